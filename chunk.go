@@ -1,0 +1,762 @@
+package msrp
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"strconv"
+	"strings"
+)
+
+// Header names defined by RFC 4975, RFC 4976 and RFC 7701, spelled as they
+// are written on the wire. Lookups are case-insensitive.
+const (
+	HeaderToPath             = "To-Path"
+	HeaderFromPath           = "From-Path"
+	HeaderMessageID          = "Message-ID"
+	HeaderByteRange          = "Byte-Range"
+	HeaderStatus             = "Status"
+	HeaderSuccessReport      = "Success-Report"
+	HeaderFailureReport      = "Failure-Report"
+	HeaderContentType        = "Content-Type"
+	HeaderExpires            = "Expires"
+	HeaderMinExpires         = "Min-Expires"
+	HeaderMaxExpires         = "Max-Expires"
+	HeaderUsePath            = "Use-Path"
+	HeaderWWWAuthenticate    = "WWW-Authenticate"
+	HeaderAuthorization      = "Authorization"
+	HeaderAuthenticationInfo = "Authentication-Info"
+	HeaderUseNickname        = "Use-Nickname"
+)
+
+// Methods of RFC 4975, RFC 4976 and RFC 7701.
+const (
+	MethodSEND     = "SEND"
+	MethodREPORT   = "REPORT"
+	MethodAUTH     = "AUTH"
+	MethodNICKNAME = "NICKNAME"
+)
+
+// Continuation flags that end a chunk (RFC 4975 §7.1).
+const (
+	FlagEnd       byte = '$' // last chunk of the message
+	FlagContinued byte = '+' // more chunks of the message follow
+	FlagAborted   byte = '#' // the sender gave up on the message
+)
+
+// HeaderField is one header line.
+type HeaderField struct {
+	Name, Value string
+}
+
+// Header is a chunk's header lines in the order they were received or added.
+// Names are matched case-insensitively; a name may repeat, in which case Get
+// returns the first.
+type Header []HeaderField
+
+// Get returns the value of the first header with the given name, or "".
+func (h Header) Get(name string) string {
+	v, _ := h.Lookup(name)
+	return v
+}
+
+// Lookup returns the value of the first header with the given name and
+// whether there is one.
+func (h Header) Lookup(name string) (string, bool) {
+	for i := range h {
+		if strings.EqualFold(h[i].Name, name) {
+			return h[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Set replaces the value of the first header with this name and removes any
+// later ones, or appends the header if it is absent.
+func (h *Header) Set(name, value string) {
+	for i := range *h {
+		if strings.EqualFold((*h)[i].Name, name) {
+			(*h)[i].Value = value
+			rest := (*h)[i+1:]
+			rest.del(name)
+			*h = (*h)[:i+1+len(rest)]
+			return
+		}
+	}
+	h.Add(name, value)
+}
+
+// Add appends a header line, keeping any earlier ones of the same name.
+func (h *Header) Add(name, value string) {
+	*h = append(*h, HeaderField{Name: name, Value: value})
+}
+
+// Del removes every header with this name.
+func (h *Header) Del(name string) {
+	*h = (*h)[:h.del(name)]
+}
+
+// del compacts the slice in place and returns the new length.
+func (h *Header) del(name string) int {
+	n := 0
+	for _, f := range *h {
+		if !strings.EqualFold(f.Name, name) {
+			(*h)[n] = f
+			n++
+		}
+	}
+	clear((*h)[n:])
+	*h = (*h)[:n]
+	return n
+}
+
+// Chunk is one MSRP request or response (RFC 4975 §7): msrplib's MSRPData.
+// A request has a Method; a response has a Code (and Method is empty).
+//
+// Header values are kept as the strings received and decoded on demand by
+// the typed accessors (ToPath, ByteRange, ...), which return a *HeaderError
+// for a missing or malformed value. A bad value therefore never stops a chunk
+// from being read: the receiver decides, typically answering 400.
+type Chunk struct {
+	TransactionID string
+	Method        string // request method, e.g. "SEND"; empty for a response
+	Code          int    // response status code; 0 for a request
+	Comment       string // response reason phrase, may be empty
+	Headers       Header // in wire order; To-Path and From-Path are written first
+	Data          []byte // body; nil when there is none
+	ContFlag      byte   // FlagEnd, FlagContinued or FlagAborted; 0 is written as FlagEnd
+}
+
+// NewRequest returns a request with a fresh transaction id, the given paths
+// and the end flag. Add the other headers with c.Headers.Set.
+func NewRequest(method string, toPath, fromPath []URI) *Chunk {
+	return &Chunk{
+		TransactionID: NewTransactionID(),
+		Method:        method,
+		Headers: Header{
+			{HeaderToPath, FormatPath(toPath)},
+			{HeaderFromPath, FormatPath(fromPath)},
+		},
+		ContFlag: FlagEnd,
+	}
+}
+
+// NewResponse builds the response to a request (RFC 4975 §7.2, with
+// msrplib's path rules): same transaction id; To-Path is the first URI of the
+// request's From-Path for a SEND (the previous hop) and the whole From-Path
+// for any other method; From-Path is the first URI of the request's To-Path.
+// An empty comment is filled in from StatusText.
+//
+// It only builds: whether a response may be sent at all depends on the
+// request's Failure-Report, which ResponseWanted tells.
+func NewResponse(req *Chunk, code int, comment string) (*Chunk, error) {
+	if !req.IsRequest() {
+		return nil, fmt.Errorf("%w: cannot respond to a response", ErrInvalidChunk)
+	}
+	to, err := req.FromPath()
+	if err != nil {
+		return nil, err
+	}
+	from, err := req.ToPath()
+	if err != nil {
+		return nil, err
+	}
+	if req.Method == MethodSEND {
+		to = to[:1]
+	}
+	if comment == "" {
+		comment = StatusText(code)
+	}
+	return &Chunk{
+		TransactionID: req.TransactionID,
+		Code:          code,
+		Comment:       comment,
+		Headers: Header{
+			{HeaderToPath, FormatPath(to)},
+			{HeaderFromPath, FormatPath(from[:1])},
+		},
+		ContFlag: FlagEnd,
+	}, nil
+}
+
+// IsRequest reports whether the chunk is a request.
+func (c *Chunk) IsRequest() bool { return c.Method != "" }
+
+// ResponseWanted reports whether a transaction response with this code may
+// be sent for the request (RFC 4975 §7.1.2, §7.2): never for a REPORT, never
+// when Failure-Report is "no", only a negative one when it is "partial".
+// A malformed Failure-Report counts as its default, "yes", so that the
+// sender hears about the error.
+func (c *Chunk) ResponseWanted(code int) bool {
+	if !c.IsRequest() || c.Method == MethodREPORT {
+		return false
+	}
+	fr, err := c.FailureReport()
+	if err != nil {
+		return true
+	}
+	switch fr {
+	case FailureReportNo:
+		return false
+	case FailureReportPartial:
+		return code != 200
+	}
+	return true
+}
+
+// Clone returns a deep copy of the chunk.
+func (c *Chunk) Clone() *Chunk {
+	d := *c
+	d.Headers = append(Header(nil), c.Headers...)
+	if c.Data != nil {
+		d.Data = append([]byte(nil), c.Data...)
+	}
+	return &d
+}
+
+// String returns the start line, "MSRP tid METHOD" or "MSRP tid CODE comment".
+func (c *Chunk) String() string {
+	return string(c.appendStartLine(nil))
+}
+
+func (c *Chunk) appendStartLine(b []byte) []byte {
+	b = append(b, "MSRP "...)
+	b = append(b, c.TransactionID...)
+	b = append(b, ' ')
+	if c.IsRequest() {
+		return append(b, c.Method...)
+	}
+	b = append(b, pad3(c.Code)...)
+	if c.Comment != "" {
+		b = append(b, ' ')
+		b = append(b, c.Comment...)
+	}
+	return b
+}
+
+// Encode appends the chunk in wire form to dst and returns the extended
+// buffer: start line, To-Path, From-Path, the other headers in order, then,
+// when there is a body or a Content-Type, a blank line, the body and a CRLF,
+// and finally the end-line "-------tid<flag>". It allocates nothing when dst
+// has room.
+//
+// It refuses (ErrInvalidChunk) a chunk whose fields cannot be written, such
+// as a header value holding CR or LF, and (ErrBodyContainsEndLine) a body
+// that holds the chunk's own end-line, which would cut it short on the wire.
+func (c *Chunk) Encode(dst []byte) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return dst, err
+	}
+	flag := c.ContFlag
+	if flag == 0 {
+		flag = FlagEnd
+	}
+	b := c.appendStartLine(dst)
+	b = append(b, '\r', '\n')
+	// To-Path and From-Path first, as the RFC 4975 §9 grammar lists them.
+	b = c.Headers.appendNamed(b, HeaderToPath)
+	b = c.Headers.appendNamed(b, HeaderFromPath)
+	hasContentType := false
+	for _, f := range c.Headers {
+		if strings.EqualFold(f.Name, HeaderToPath) || strings.EqualFold(f.Name, HeaderFromPath) {
+			continue
+		}
+		hasContentType = hasContentType || strings.EqualFold(f.Name, HeaderContentType)
+		b = appendHeaderLine(b, f)
+	}
+	if len(c.Data) > 0 || hasContentType {
+		b = append(b, '\r', '\n')
+		b = append(b, c.Data...)
+		b = append(b, '\r', '\n')
+	}
+	b = append(b, "-------"...)
+	b = append(b, c.TransactionID...)
+	return append(b, flag, '\r', '\n'), nil
+}
+
+func (h Header) appendNamed(b []byte, name string) []byte {
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			b = appendHeaderLine(b, f)
+		}
+	}
+	return b
+}
+
+func appendHeaderLine(b []byte, f HeaderField) []byte {
+	b = append(b, f.Name...)
+	b = append(b, ':', ' ')
+	b = append(b, f.Value...)
+	return append(b, '\r', '\n')
+}
+
+// validate checks what Encode needs to produce a chunk the Parser reads back
+// unchanged.
+func (c *Chunk) validate() error {
+	bad := func(what string) error {
+		return fmt.Errorf("%w: %s", ErrInvalidChunk, what)
+	}
+	if !validIdent(c.TransactionID) {
+		return bad("transaction id must be 4-32 characters of [A-Za-z0-9.+%=-], starting alphanumeric")
+	}
+	if c.IsRequest() {
+		if !validMethod(c.Method) || c.Code != 0 {
+			return bad("method must be upper-case letters, with no status code")
+		}
+	} else if c.Code < 0 || c.Code > 999 || !validText(c.Comment) {
+		return bad("status code must have 3 digits and the comment no control characters")
+	}
+	switch c.ContFlag {
+	case 0, FlagEnd, FlagContinued, FlagAborted:
+	default:
+		return bad("continuation flag must be $, + or #")
+	}
+	for _, f := range c.Headers {
+		if !isToken(f.Name) || !validText(f.Value) || (f.Value != "" && (f.Value[0] == ' ' || f.Value[0] == '\t')) {
+			return bad("header " + strconv.Quote(f.Name) + " cannot be written")
+		}
+	}
+	if len(c.Data) > 0 && containsEndLine(c.Data, c.TransactionID) {
+		return ErrBodyContainsEndLine
+	}
+	return nil
+}
+
+// containsEndLine reports whether data holds "-------" + tid followed by a
+// flag anywhere; a stricter test than the parser's, so that no peer that
+// scans for end-lines less carefully than RFC 4975 asks is misled either.
+func containsEndLine(data []byte, tid string) bool {
+	var buf [7 + 32]byte
+	needle := append(append(buf[:0], "-------"...), tid...)
+	for {
+		i := bytes.Index(data, needle)
+		if i < 0 {
+			return false
+		}
+		data = data[i+len(needle):]
+		if len(data) > 0 && isFlag(data[0]) {
+			return true
+		}
+	}
+}
+
+func isFlag(c byte) bool { return c == FlagEnd || c == FlagContinued || c == FlagAborted }
+
+// byteString lets the grammar checks run on parser buffers without
+// converting them to strings.
+type byteString interface{ ~string | ~[]byte }
+
+// validIdent: ident = ALPHANUM 3*31ident-char (RFC 4975 §9).
+func validIdent[S byteString](s S) bool {
+	if len(s) < 4 || len(s) > 32 || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isIdentChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isIdentChar(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '-' || c == '+' || c == '%' || c == '='
+}
+
+// validMethod: method = 1*UPALPHA (RFC 4975 §9), plus "_" because sipsimple
+// sends FILE_OFFSET.
+func validMethod[S byteString](s S) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// validText: utf8text = *(HTAB / %x20-7E / UTF8-NONASCII); control
+// characters, CR and LF in particular, cannot appear in a header or comment.
+func validText[S byteString](s S) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- Typed accessors -------------------------------------------------------
+
+// ToPath decodes the To-Path header.
+func (c *Chunk) ToPath() ([]URI, error) { return c.pathHeader(HeaderToPath) }
+
+// FromPath decodes the From-Path header.
+func (c *Chunk) FromPath() ([]URI, error) { return c.pathHeader(HeaderFromPath) }
+
+// UsePath decodes the Use-Path header of a relay's AUTH response (RFC 4976).
+func (c *Chunk) UsePath() ([]URI, error) { return c.pathHeader(HeaderUsePath) }
+
+func (c *Chunk) pathHeader(name string) ([]URI, error) {
+	v, ok := c.Headers.Lookup(name)
+	if !ok {
+		return nil, missingHeader(name)
+	}
+	path, err := ParsePath(v)
+	if err != nil {
+		return nil, invalidHeader(name, v, err.Error())
+	}
+	return path, nil
+}
+
+// MessageID returns the Message-ID header, checked against the ident grammar.
+func (c *Chunk) MessageID() (string, error) {
+	v, ok := c.Headers.Lookup(HeaderMessageID)
+	if !ok {
+		return "", missingHeader(HeaderMessageID)
+	}
+	if !validIdent(v) {
+		return "", invalidHeader(HeaderMessageID, v, "not 4-32 ident characters")
+	}
+	return v, nil
+}
+
+// Unknown marks the end or total of a ByteRange written as "*".
+const Unknown int64 = -1
+
+// ByteRange is the value of a Byte-Range header (RFC 4975 §7.1.1):
+// 1-based inclusive positions of the chunk's body in the message.
+type ByteRange struct {
+	Start int64 // first byte, 1-based
+	End   int64 // last byte, or Unknown ("*", an interruptible chunk)
+	Total int64 // message size, or Unknown ("*")
+}
+
+// String formats the range as "start-end/total".
+func (r ByteRange) String() string {
+	b := make([]byte, 0, 32)
+	b = strconv.AppendInt(b, r.Start, 10)
+	b = append(b, '-')
+	b = appendIntOrStar(b, r.End)
+	b = append(b, '/')
+	return string(appendIntOrStar(b, r.Total))
+}
+
+func appendIntOrStar(b []byte, n int64) []byte {
+	if n < 0 {
+		return append(b, '*')
+	}
+	return strconv.AppendInt(b, n, 10)
+}
+
+// ByteRange decodes the Byte-Range header. It checks the grammar and that
+// the numbers agree: start ≥ 1, end ≥ start-1 (an empty chunk is "1-0/0"),
+// end ≤ total when both are known.
+func (c *Chunk) ByteRange() (ByteRange, error) {
+	v, ok := c.Headers.Lookup(HeaderByteRange)
+	if !ok {
+		return ByteRange{}, missingHeader(HeaderByteRange)
+	}
+	r, reason := parseByteRange(v)
+	if reason != "" {
+		return ByteRange{}, invalidHeader(HeaderByteRange, v, reason)
+	}
+	return r, nil
+}
+
+func parseByteRange(v string) (ByteRange, string) {
+	startS, rest, ok1 := strings.Cut(v, "-")
+	endS, totalS, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 {
+		return ByteRange{}, `want "start-end/total"`
+	}
+	var r ByteRange
+	var ok bool
+	if r.Start, ok = parseDigits(startS); !ok || r.Start < 1 {
+		return ByteRange{}, "start must be a number of 1 or more"
+	}
+	if r.End, ok = parseDigitsOrStar(endS); !ok {
+		return ByteRange{}, "end must be a number or *"
+	}
+	if r.Total, ok = parseDigitsOrStar(totalS); !ok {
+		return ByteRange{}, "total must be a number or *"
+	}
+	if r.End != Unknown && r.End < r.Start-1 {
+		return ByteRange{}, "end before start"
+	}
+	if r.End != Unknown && r.Total != Unknown && r.End > r.Total {
+		return ByteRange{}, "end beyond total"
+	}
+	return r, ""
+}
+
+// parseDigits reads 1*DIGIT up to 2^62, rejecting signs and spaces that
+// strconv would accept.
+func parseDigits(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
+}
+
+func parseDigitsOrStar(s string) (int64, bool) {
+	if s == "*" {
+		return Unknown, true
+	}
+	return parseDigits(s)
+}
+
+// Status is the value of a REPORT's Status header (RFC 4975 §7.1.2):
+// "000 <code> [comment]".
+type Status struct {
+	Code    int
+	Comment string
+}
+
+// String formats the status for the wire, namespace 000 included.
+func (s Status) String() string {
+	if s.Comment == "" {
+		return "000 " + pad3(s.Code)
+	}
+	return "000 " + pad3(s.Code) + " " + s.Comment
+}
+
+// Status decodes the Status header.
+func (c *Chunk) Status() (Status, error) {
+	v, ok := c.Headers.Lookup(HeaderStatus)
+	if !ok {
+		return Status{}, missingHeader(HeaderStatus)
+	}
+	if len(v) < 7 || v[:4] != "000 " || !isDigits(v[4:7]) || (len(v) > 7 && v[7] != ' ') {
+		return Status{}, invalidHeader(HeaderStatus, v, `want "000 <3 digits> [comment]"`)
+	}
+	s := Status{Code: int(v[4]-'0')*100 + int(v[5]-'0')*10 + int(v[6]-'0')}
+	if len(v) > 8 {
+		s.Comment = v[8:]
+	}
+	return s, nil
+}
+
+func isDigits[S byteString](s S) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// SuccessReport decodes Success-Report: true for "yes", false for "no" or
+// when the header is absent (its RFC 4975 default). Values are matched
+// case-insensitively, as ABNF literals are.
+func (c *Chunk) SuccessReport() (bool, error) {
+	v, ok := c.Headers.Lookup(HeaderSuccessReport)
+	switch {
+	case !ok || strings.EqualFold(v, "no"):
+		return false, nil
+	case strings.EqualFold(v, "yes"):
+		return true, nil
+	}
+	return false, invalidHeader(HeaderSuccessReport, v, `want "yes" or "no"`)
+}
+
+// FailureReport is the value of a Failure-Report header. The zero value is
+// the RFC 4975 default, FailureReportYes.
+type FailureReport uint8
+
+const (
+	FailureReportYes     FailureReport = iota // responses and failure REPORTs
+	FailureReportNo                           // no response at all
+	FailureReportPartial                      // negative responses and REPORTs only
+)
+
+// String returns the header value: "yes", "no" or "partial".
+func (f FailureReport) String() string {
+	switch f {
+	case FailureReportNo:
+		return "no"
+	case FailureReportPartial:
+		return "partial"
+	}
+	return "yes"
+}
+
+// FailureReport decodes Failure-Report, FailureReportYes when it is absent.
+func (c *Chunk) FailureReport() (FailureReport, error) {
+	v, ok := c.Headers.Lookup(HeaderFailureReport)
+	switch {
+	case !ok || strings.EqualFold(v, "yes"):
+		return FailureReportYes, nil
+	case strings.EqualFold(v, "no"):
+		return FailureReportNo, nil
+	case strings.EqualFold(v, "partial"):
+		return FailureReportPartial, nil
+	}
+	return FailureReportYes, invalidHeader(HeaderFailureReport, v, `want "yes", "no" or "partial"`)
+}
+
+// ContentType returns the Content-Type header as written, after checking that
+// it is a media type ("type/subtype" with optional parameters).
+func (c *Chunk) ContentType() (string, error) {
+	v, ok := c.Headers.Lookup(HeaderContentType)
+	if !ok {
+		return "", missingHeader(HeaderContentType)
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil || !strings.Contains(mt, "/") {
+		return "", invalidHeader(HeaderContentType, v, "not a media type")
+	}
+	return v, nil
+}
+
+// Expires decodes the Expires header (seconds, RFC 4976 §5).
+func (c *Chunk) Expires() (int, error) { return c.secondsHeader(HeaderExpires) }
+
+// MinExpires decodes the Min-Expires header of a 423 response.
+func (c *Chunk) MinExpires() (int, error) { return c.secondsHeader(HeaderMinExpires) }
+
+// MaxExpires decodes the Max-Expires header of a 423 response.
+func (c *Chunk) MaxExpires() (int, error) { return c.secondsHeader(HeaderMaxExpires) }
+
+func (c *Chunk) secondsHeader(name string) (int, error) {
+	v, ok := c.Headers.Lookup(name)
+	if !ok {
+		return 0, missingHeader(name)
+	}
+	n, ok := parseDigits(v)
+	if !ok || n > 1<<31-1 {
+		return 0, invalidHeader(name, v, "not a number of seconds")
+	}
+	return int(n), nil
+}
+
+// AuthParams are the parameters of a digest header, in order, with quotes
+// removed from quoted values.
+type AuthParams []Param
+
+// Get returns the value of the named parameter (case-insensitive) and
+// whether it is present.
+func (p AuthParams) Get(name string) (string, bool) {
+	for _, x := range p {
+		if strings.EqualFold(x.Name, name) {
+			return x.Value, true
+		}
+	}
+	return "", false
+}
+
+// WWWAuthenticate decodes a relay's digest challenge (RFC 4976 §5,
+// RFC 2617): "Digest" followed by comma-separated parameters.
+func (c *Chunk) WWWAuthenticate() (AuthParams, error) {
+	return c.digestHeader(HeaderWWWAuthenticate, true)
+}
+
+// Authorization decodes a client's digest credentials.
+func (c *Chunk) Authorization() (AuthParams, error) {
+	return c.digestHeader(HeaderAuthorization, true)
+}
+
+// AuthenticationInfo decodes a relay's Authentication-Info (no scheme
+// prefix): nextnonce, qop, rspauth, cnonce, nc.
+func (c *Chunk) AuthenticationInfo() (AuthParams, error) {
+	return c.digestHeader(HeaderAuthenticationInfo, false)
+}
+
+func (c *Chunk) digestHeader(name string, withScheme bool) (AuthParams, error) {
+	v, ok := c.Headers.Lookup(name)
+	if !ok {
+		return nil, missingHeader(name)
+	}
+	s := v
+	if withScheme {
+		scheme, rest, _ := strings.Cut(s, " ")
+		if !strings.EqualFold(scheme, "Digest") {
+			return nil, invalidHeader(name, v, `scheme is not "Digest"`)
+		}
+		s = rest
+	}
+	params, reason := parseAuthParams(s)
+	if reason != "" {
+		return nil, invalidHeader(name, v, reason)
+	}
+	return params, nil
+}
+
+// parseAuthParams reads `name=token` and `name="quoted string"` pairs
+// separated by commas and optional whitespace (RFC 2617 §1.2).
+func parseAuthParams(s string) (AuthParams, string) {
+	var params AuthParams
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			break
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return nil, "parameter without name=value"
+		}
+		name := strings.TrimRight(s[:eq], " \t")
+		if !isToken(name) {
+			return nil, "invalid parameter name " + strconv.Quote(name)
+		}
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var value string
+		if strings.HasPrefix(s, `"`) {
+			var ok bool
+			value, s, ok = cutQuoted(s)
+			if !ok {
+				return nil, "unterminated quoted string"
+			}
+		} else {
+			end := strings.IndexAny(s, ", \t")
+			if end < 0 {
+				end = len(s)
+			}
+			value, s = s[:end], s[end:]
+			if !isToken(value) {
+				return nil, "invalid value for " + name
+			}
+		}
+		params = append(params, Param{Name: name, Value: value})
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			break
+		}
+		if s[0] != ',' {
+			return nil, "parameters must be separated by commas"
+		}
+		s = s[1:]
+	}
+	if len(params) == 0 {
+		return nil, "no parameters"
+	}
+	return params, ""
+}
+
+// cutQuoted reads a quoted-string at the start of s, undoing backslash
+// escapes, and returns it with the remainder of s.
+func cutQuoted(s string) (value, rest string, ok bool) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			return b.String(), s[i+1:], true
+		case '\\':
+			i++
+			if i == len(s) {
+				return "", "", false
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return "", "", false
+}
