@@ -1,0 +1,195 @@
+package msrp
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// Small limits so that the fuzzer reaches them.
+func fuzzParser() *Parser {
+	return &Parser{MaxLineLength: 200, MaxHeaders: 8, MaxChunkSize: 2048}
+}
+
+type parseEvent struct {
+	chunk *Chunk
+	cause error
+}
+
+// feedFuzz feeds data in random pieces and returns what came out, checking
+// the parser's invariants at every step.
+func feedFuzz(t *testing.T, p *Parser, data []byte, rng *rand.Rand) []parseEvent {
+	var events []parseEvent
+	for len(data) > 0 {
+		size := len(data)
+		if rng != nil {
+			size = min(len(data), 1+rng.IntN(64))
+		}
+		piece := data[:size]
+		data = data[size:]
+		for len(piece) > 0 {
+			c, n, err := p.Feed(piece)
+			if n <= 0 || n > len(piece) {
+				t.Fatalf("Feed consumed %d of %d bytes", n, len(piece))
+			}
+			piece = piece[n:]
+			if err != nil {
+				var pe *ChunkParseError
+				if !errors.As(err, &pe) {
+					t.Fatalf("error of type %T: %v", err, err)
+				}
+				if len(pe.Data) > maxErrorData {
+					t.Fatalf("error keeps %d bytes", len(pe.Data))
+				}
+				events = append(events, parseEvent{chunk: pe.Chunk, cause: pe.Err})
+			}
+			if c != nil {
+				events = append(events, parseEvent{chunk: c})
+			}
+			// Memory stays bounded by the limits, whatever the input.
+			if cap(p.body) > p.MaxChunkSize || len(p.hold) > 2*(len(p.marker)+3) ||
+				len(p.hdr) > p.MaxChunkSize+p.MaxLineLength+2 {
+				t.Fatalf("buffers grew past the limits: body %d hold %d hdr %d", cap(p.body), len(p.hold), len(p.hdr))
+			}
+		}
+	}
+	return events
+}
+
+// canonical orders headers as Encode writes them.
+func canonical(c *Chunk) *Chunk {
+	d := c.Clone()
+	d.Headers = d.Headers[:0]
+	for _, name := range []string{HeaderToPath, HeaderFromPath} {
+		for _, f := range c.Headers {
+			if strings.EqualFold(f.Name, name) {
+				d.Headers = append(d.Headers, f)
+			}
+		}
+	}
+	for _, f := range c.Headers {
+		if !strings.EqualFold(f.Name, HeaderToPath) && !strings.EqualFold(f.Name, HeaderFromPath) {
+			d.Headers = append(d.Headers, f)
+		}
+	}
+	return d
+}
+
+func FuzzParser(f *testing.F) {
+	for _, tc := range rfcExamples {
+		f.Add(tc.raw, uint64(1))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
+		whole := feedFuzz(t, fuzzParser(), data, nil)
+		split := feedFuzz(t, fuzzParser(), data, rand.New(rand.NewPCG(seed, seed>>1)))
+		if len(whole) != len(split) {
+			t.Fatalf("%d events fed whole, %d fed in pieces", len(whole), len(split))
+		}
+		for i := range whole {
+			w, s := whole[i], split[i]
+			if w.cause != s.cause || (w.chunk == nil) != (s.chunk == nil) {
+				t.Fatalf("event %d: %v/%v whole, %v/%v in pieces", i, w.cause, w.chunk, s.cause, s.chunk)
+			}
+			if w.chunk != nil && (w.chunk.String() != s.chunk.String() || string(w.chunk.Data) != string(s.chunk.Data) ||
+				len(w.chunk.Headers) != len(s.chunk.Headers) || w.chunk.ContFlag != s.chunk.ContFlag) {
+				t.Fatalf("event %d: chunks differ", i)
+			}
+			if w.cause != nil || w.chunk == nil {
+				continue
+			}
+			// A chunk that parsed encodes and parses back to itself.
+			raw, err := w.chunk.Encode(nil)
+			if err != nil {
+				if !errors.Is(err, ErrBodyContainsEndLine) {
+					t.Fatalf("parsed chunk does not encode: %v", err)
+				}
+				continue
+			}
+			back := feedFuzz(t, &Parser{MaxLineLength: 200, MaxHeaders: 8, MaxChunkSize: len(raw)}, raw, nil)
+			if len(back) != 1 || back[0].cause != nil {
+				t.Fatalf("re-parse of %q gave %v", raw, back)
+			}
+			want, got := canonical(w.chunk), back[0].chunk
+			if got.String() != want.String() || string(got.Data) != string(want.Data) || got.ContFlag != want.ContFlag ||
+				len(got.Headers) != len(want.Headers) {
+				t.Fatalf("round trip changed the chunk:\n%q\n%q", raw, back[0].chunk.String())
+			}
+			for j := range got.Headers {
+				if got.Headers[j] != want.Headers[j] {
+					t.Fatalf("round trip changed header %d: %v → %v", j, want.Headers[j], got.Headers[j])
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseURI(f *testing.F) {
+	for _, s := range []string{
+		"msrp://atlanta.example.com:7654/jshA7weztas;tcp",
+		"msrps://alice@intra.example.com;tcp",
+		"msrp://[::1]:2855/s1;tcp;foo=bar;baz",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseURI(s)
+		if err != nil {
+			return
+		}
+		printed := u.String()
+		v, err := ParseURI(printed)
+		if err != nil {
+			t.Fatalf("%q printed as %q, which does not parse: %v", s, printed, err)
+		}
+		if !u.Equal(v) || u.User != v.User || len(u.Params) != len(v.Params) || v.String() != printed {
+			t.Fatalf("%q → %q → %+v differs from %+v", s, printed, v, u)
+		}
+		if strings.HasPrefix(s, "msrp") && printed != s {
+			t.Fatalf("%q printed as %q", s, printed)
+		}
+	})
+}
+
+// FuzzHeaderValues runs every typed accessor on arbitrary values: none may
+// panic, and the values that decode print back to the same value.
+func FuzzHeaderValues(f *testing.F) {
+	for _, s := range []string{"1-25/25", "1-*/*", "000 200 OK", "yes", "partial", "text/plain; charset=utf-8",
+		`Digest realm="r", nonce="n\"x", qop=auth`, "900", "msrp://a/b;tcp msrps://c:1;tcp"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		c := &Chunk{TransactionID: "abcd", Method: "SEND"}
+		for _, name := range []string{HeaderToPath, HeaderFromPath, HeaderUsePath, HeaderMessageID, HeaderByteRange,
+			HeaderStatus, HeaderSuccessReport, HeaderFailureReport, HeaderContentType, HeaderExpires,
+			HeaderMinExpires, HeaderMaxExpires, HeaderWWWAuthenticate, HeaderAuthorization, HeaderAuthenticationInfo} {
+			c.Headers.Set(name, v)
+		}
+		_, _ = c.ToPath()
+		_, _ = c.MessageID()
+		_, _ = c.SuccessReport()
+		_, _ = c.FailureReport()
+		_, _ = c.ContentType()
+		_, _ = c.Expires()
+		_, _ = c.WWWAuthenticate()
+		_, _ = c.Authorization()
+		_, _ = c.AuthenticationInfo()
+		if r, err := c.ByteRange(); err == nil {
+			c.Headers.Set(HeaderByteRange, r.String())
+			if again, err := c.ByteRange(); err != nil || again != r {
+				t.Fatalf("Byte-Range %q printed as %q decodes to %v, %v", v, r.String(), again, err)
+			}
+		}
+		if s, err := c.Status(); err == nil {
+			c.Headers.Set(HeaderStatus, s.String())
+			if again, err := c.Status(); err != nil || again != s {
+				t.Fatalf("Status %q printed as %q decodes to %v, %v", v, s.String(), again, err)
+			}
+		}
+		if p, err := c.UsePath(); err == nil {
+			if _, err := ParsePath(FormatPath(p)); err != nil {
+				t.Fatalf("path %q printed as %q does not parse", v, FormatPath(p))
+			}
+		}
+	})
+}
