@@ -359,9 +359,7 @@ func validIdent[S byteString](s S) bool {
 	return true
 }
 
-func isIdentChar(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '-' || c == '+' || c == '%' || c == '='
-}
+func isIdentChar(c byte) bool { return charClass[c]&classIdent != 0 }
 
 // validMethod: method = 1*UPALPHA (RFC 4975 §9), plus "_" because sipsimple
 // sends FILE_OFFSET.
@@ -381,7 +379,7 @@ func validMethod[S byteString](s S) bool {
 // characters, CR and LF in particular, cannot appear in a header or comment.
 func validText[S byteString](s S) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+		if charClass[s[i]]&classText == 0 {
 			return false
 		}
 	}

@@ -15,6 +15,9 @@ const (
 // buffers past this, they are released rather than kept for the next chunk.
 const heldBufferLimit = 64 << 10
 
+// minBodyBuffer is the first allocation for a body that spans reads.
+const minBodyBuffer = 16 << 10
+
 type parseState uint8
 
 const (
@@ -319,7 +322,7 @@ func (p *Parser) feedBody(b []byte) (*Chunk, int, error) {
 		p.scratch = w
 		pos, full := p.scanEndLine(w)
 		if pos >= 0 && pos < len(p.hold) {
-			p.commit(p.hold[:pos])
+			p.commit(p.hold[:pos], full)
 			if full {
 				consumed := pos + termLen - len(p.hold)
 				p.hold = p.hold[:0]
@@ -329,18 +332,18 @@ func (p *Parser) feedBody(b []byte) (*Chunk, int, error) {
 			p.hold = append(p.hold[:0], w[pos:]...)
 			return nil, len(b), p.takeTooBig()
 		}
-		p.commit(p.hold)
+		p.commit(p.hold, false)
 		p.hold = p.hold[:0]
 	}
 	pos, full := p.scanEndLine(b)
 	switch {
 	case pos < 0:
-		p.commit(b)
+		p.commit(b, false)
 	case full:
-		p.commit(b[:pos])
+		p.commit(b[:pos], true)
 		return p.endBody(b[pos+len(p.marker)], pos+termLen)
 	default:
-		p.commit(b[:pos])
+		p.commit(b[:pos], false)
 		p.hold = append(p.hold[:0], b[pos:]...)
 	}
 	return nil, len(b), p.takeTooBig()
@@ -382,8 +385,14 @@ func (p *Parser) scanEndLine(buf []byte) (pos int, full bool) {
 	return -1, false
 }
 
-// commit appends body bytes, or counts them when skipping an oversized chunk.
-func (p *Parser) commit(d []byte) {
+// commit appends body bytes, or counts them when skipping an oversized
+// chunk; final says these are the last bytes of the body.
+//
+// A body that arrives in one piece is copied once into a buffer of its exact
+// size. One that spans reads grows four-fold, never past the size its
+// Byte-Range promises nor the cap: a peer that promises a large chunk and
+// sends little makes the parser hold at most four times what it sent.
+func (p *Parser) commit(d []byte, final bool) {
 	if p.discard || len(d) == 0 {
 		return
 	}
@@ -395,13 +404,16 @@ func (p *Parser) commit(d []byte) {
 		p.body = nil
 		return
 	}
+	if len(p.body) == 0 && final {
+		p.body = append([]byte(nil), d...) // no zeroing of a fresh buffer
+		return
+	}
 	if need > cap(p.body) {
-		newCap := max(need, 2*cap(p.body))
-		if p.hint >= need && newCap > p.hint {
-			newCap = p.hint
+		newCap := max(4*need, minBodyBuffer)
+		if p.hint >= need {
+			newCap = min(newCap, p.hint)
 		}
-		newCap = min(newCap, limit)
-		grown := make([]byte, len(p.body), newCap)
+		grown := make([]byte, len(p.body), min(newCap, limit))
 		copy(grown, p.body)
 		p.body = grown
 	}

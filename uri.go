@@ -308,10 +308,36 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 	return s, false
 }
 
-// Character classes of RFC 3986 and RFC 4975 §9.
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
+// Character classes of RFC 3986, RFC 3261 and RFC 4975 §9, as bit sets
+// indexed by byte: the parser tests every header byte against them.
+const (
+	classAlnum uint8 = 1 << iota
+	classToken
+	classIdent
+	classText // utf8text of RFC 4975 §9: HTAB, printable ASCII, any non-ASCII byte
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := range 256 {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			t[c] |= classAlnum | classToken | classIdent
+		}
+	}
+	for _, c := range []byte("-.!%*_+`'~") {
+		t[c] |= classToken
+	}
+	for _, c := range []byte(".-+%=") {
+		t[c] |= classIdent
+	}
+	for c := range 256 {
+		if c == '\t' || (c >= 0x20 && c != 0x7f) {
+			t[c] |= classText
+		}
+	}
+	return t
+}()
+
+func isAlnum(c byte) bool { return charClass[c]&classAlnum != 0 }
 
 func isUnreserved(c byte) bool {
 	return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~'
@@ -389,6 +415,4 @@ func isToken[S byteString](s S) bool {
 	return true
 }
 
-func isTokenChar(c byte) bool {
-	return isAlnum(c) || strings.IndexByte("-.!%*_+`'~", c) >= 0
-}
+func isTokenChar(c byte) bool { return charClass[c]&classToken != 0 }
