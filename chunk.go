@@ -244,34 +244,61 @@ func (c *Chunk) appendStartLine(b []byte) []byte {
 // as a header value holding CR or LF, and (ErrBodyContainsEndLine) a body
 // that holds the chunk's own end-line, which would cut it short on the wire.
 func (c *Chunk) Encode(dst []byte) ([]byte, error) {
-	if err := c.validate(); err != nil {
+	b, err := c.appendHead(dst)
+	if err != nil {
 		return dst, err
 	}
-	flag := c.ContFlag
-	if flag == 0 {
-		flag = FlagEnd
+	b = append(b, c.Data...)
+	return c.appendTail(b), nil
+}
+
+// appendHead validates the chunk and appends everything before the body.
+func (c *Chunk) appendHead(dst []byte) ([]byte, error) {
+	if err := c.validate(); err != nil {
+		return dst, err
 	}
 	b := c.appendStartLine(dst)
 	b = append(b, '\r', '\n')
 	// To-Path and From-Path first, as the RFC 4975 §9 grammar lists them.
 	b = c.Headers.appendNamed(b, HeaderToPath)
 	b = c.Headers.appendNamed(b, HeaderFromPath)
-	hasContentType := false
 	for _, f := range c.Headers {
-		if strings.EqualFold(f.Name, HeaderToPath) || strings.EqualFold(f.Name, HeaderFromPath) {
-			continue
+		if !strings.EqualFold(f.Name, HeaderToPath) && !strings.EqualFold(f.Name, HeaderFromPath) {
+			b = appendHeaderLine(b, f)
 		}
-		hasContentType = hasContentType || strings.EqualFold(f.Name, HeaderContentType)
-		b = appendHeaderLine(b, f)
 	}
-	if len(c.Data) > 0 || hasContentType {
+	if c.hasBodySection() {
 		b = append(b, '\r', '\n')
-		b = append(b, c.Data...)
+	}
+	return b, nil
+}
+
+// appendTail appends what follows the body: its CRLF and the end-line.
+func (c *Chunk) appendTail(b []byte) []byte {
+	if c.hasBodySection() {
 		b = append(b, '\r', '\n')
 	}
 	b = append(b, "-------"...)
 	b = append(b, c.TransactionID...)
-	return append(b, flag, '\r', '\n'), nil
+	return append(b, c.flag(), '\r', '\n')
+}
+
+// hasBodySection: a body, or a Content-Type announcing an empty one, is
+// framed by a blank line before it and a CRLF after it (RFC 4975 §7.1).
+func (c *Chunk) hasBodySection() bool {
+	if len(c.Data) > 0 {
+		return true
+	}
+	_, ok := c.Headers.Lookup(HeaderContentType)
+	return ok
+}
+
+// flag returns the continuation flag to write; zero means FlagEnd.
+func (c *Chunk) flag() byte {
+	if c.ContFlag == 0 {
+		return FlagEnd
+	}
+	return c.ContFlag
 }
 
 func (h Header) appendNamed(b []byte, name string) []byte {

@@ -1,0 +1,698 @@
+package msrp
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultTimeout is msrplib's timeout for connecting, for waiting for an
+// incoming connection, and for binding a session.
+const DefaultTimeout = 30 * time.Second
+
+// maxPendingAccepts bounds the connections an AcceptorDirect binds at once;
+// further ones wait in the listen queue.
+const maxPendingAccepts = 16
+
+// Connector is the Prepare / Complete / Cleanup lifecycle that
+// ConnectorDirect and AcceptorDirect (and the relay kinds) share:
+//
+//	path, err := c.Prepare(ctx, localURI)     // put FormatPath(path) in SDP a=path
+//	defer c.Cleanup()
+//	// ... exchange SDP over SIP, parse the peer's a=path with ParsePath ...
+//	t, err := c.Complete(ctx, remotePath)     // a bound transport
+//
+// Each value is used for one session.
+type Connector interface {
+	// Prepare returns the full local path to advertise in SDP a=path.
+	Prepare(ctx context.Context, localURI URI) ([]URI, error)
+	// Complete connects and binds the session, returning the transport.
+	Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error)
+	// Cleanup releases what Prepare and a failed Complete left behind. It
+	// does not close a transport that Complete returned.
+	Cleanup() error
+}
+
+// ConnectConfig holds the settings every connector kind shares. The zero
+// value works: msrplib's 30 s timeouts, certificate verification on, no log.
+type ConnectConfig struct {
+	// Logger receives connection events and is passed to the transport.
+	Logger *Logger
+	// TLSConfig is used for msrps URIs, never modified (it is cloned). For
+	// a client it holds the verification settings (see VerifyFingerprint
+	// for peers that prove self-signed certificates with SDP a=fingerprint);
+	// for a listener it must hold a certificate. TLS 1.2 is the minimum.
+	TLSConfig *tls.Config
+	// UseSessmatch checks incoming paths by session id only (RFC 6714).
+	UseSessmatch bool
+	// ConnectTimeout bounds an outgoing connection, or the wait for an
+	// incoming one that binds; 0 means DefaultTimeout.
+	ConnectTimeout time.Duration
+	// BindTimeout bounds the binding exchange on a connection; 0 means
+	// DefaultTimeout.
+	BindTimeout time.Duration
+	// MaxChunkSize caps incoming chunks on the transport; 0 means
+	// DefaultMaxChunkSize.
+	MaxChunkSize int
+	// Dial opens outgoing connections; nil uses a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Listen opens listeners; nil uses a net.ListenConfig.
+	Listen func(ctx context.Context, network, addr string) (net.Listener, error)
+}
+
+func (c *ConnectConfig) connectTimeout() time.Duration { return durationOr(c.ConnectTimeout) }
+func (c *ConnectConfig) bindTimeout() time.Duration    { return durationOr(c.BindTimeout) }
+
+func durationOr(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}
+
+func (c *ConnectConfig) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if c.Dial != nil {
+		return c.Dial(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func (c *ConnectConfig) listen(ctx context.Context, addr string) (net.Listener, error) {
+	if c.Listen != nil {
+		return c.Listen(ctx, "tcp", addr)
+	}
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "tcp", addr)
+}
+
+// newTransport wraps a connection with this configuration's settings.
+func (c *ConnectConfig) newTransport(conn net.Conn, local URI) *MSRPTransport {
+	t := NewMSRPTransport(conn, local)
+	t.Logger = c.Logger
+	t.UseSessmatch = c.UseSessmatch
+	t.parser.MaxChunkSize = c.MaxChunkSize
+	return t
+}
+
+// clientTLS returns the TLS configuration to dial host with.
+func (c *ConnectConfig) clientTLS(host string) *tls.Config {
+	cfg := cloneTLS(c.TLSConfig)
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg
+}
+
+func cloneTLS(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.MinVersion < tls.VersionTLS12 {
+		cfg.MinVersion = tls.VersionTLS12 // RFC 8996
+	}
+	return cfg
+}
+
+// withStage bounds ctx by a stage timeout whose expiry is reported as
+// stageErr, while the caller's own cancellation or deadline is reported as
+// the caller's context error.
+func withStage(ctx context.Context, d time.Duration, stageErr error) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, stageErr)
+}
+
+// stageError picks the error to return after a stage failed with err.
+func stageError(parent, stage context.Context, err error) error {
+	if parent.Err() != nil {
+		return parent.Err()
+	}
+	if errors.Is(stage.Err(), context.DeadlineExceeded) {
+		return context.Cause(stage) // the stage's own timeout fired
+	}
+	return err
+}
+
+// GetConnector returns the connector for the active side of a session:
+// a *ConnectorDirect when relay is nil. msrplib's get_connector.
+func GetConnector(relay *MSRPRelaySettings, cfg ConnectConfig) (Connector, error) {
+	if relay != nil {
+		return nil, errRelayUnsupported
+	}
+	return &ConnectorDirect{ConnectConfig: cfg}, nil
+}
+
+// GetAcceptor returns the connector for the passive side of a session:
+// an *AcceptorDirect when relay is nil. msrplib's get_acceptor.
+func GetAcceptor(relay *MSRPRelaySettings, cfg ConnectConfig) (Connector, error) {
+	if relay != nil {
+		return nil, errRelayUnsupported
+	}
+	return &AcceptorDirect{ConnectConfig: cfg}, nil
+}
+
+var errRelayUnsupported = errors.New("msrp: connecting through a relay is not implemented yet (ConnectorRelay, AcceptorRelay)")
+
+// completeLocalURI fills in what a local URI may leave out: a host (the
+// first non-loopback IPv4 address of this machine, else 127.0.0.1), a
+// session id and the transport.
+func completeLocalURI(u URI) URI {
+	if u.Host == "" {
+		u.Host = defaultHost()
+	}
+	if u.SessionID == "" {
+		u.SessionID = NewSessionID()
+	}
+	if u.Transport == "" {
+		u.Transport = "tcp"
+	}
+	return u
+}
+
+func defaultHost() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// ---- ConnectorDirect ---------------------------------------------------------
+
+// ConnectorDirect is the active side of a session without relays: Complete
+// connects to the first URI of the peer's path and binds the session by
+// sending an empty SEND (RFC 4975 §5.4). msrplib's DirectConnector.
+type ConnectorDirect struct {
+	ConnectConfig
+
+	mu      sync.Mutex
+	local   URI
+	cancel  context.CancelFunc // of a Complete in progress
+	cleaned bool
+}
+
+// Prepare returns [localURI] with its blanks filled in (see ConnectConfig):
+// the connector does not listen, so a zero port becomes DefaultPort, a
+// placeholder that peers only compare.
+func (c *ConnectorDirect) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	u := completeLocalURI(localURI)
+	if u.Port == 0 {
+		u.Port = DefaultPort
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cleaned {
+		return nil, errCleanedUp
+	}
+	c.local = u
+	return []URI{u}, nil
+}
+
+var errCleanedUp = errors.New("msrp: connector already cleaned up")
+
+// Complete connects to fullRemotePath[0] (TLS for msrps) within
+// ConnectTimeout, then binds within BindTimeout, and returns the bound
+// transport. Timeouts are ErrConnectTimeout and ErrBindSessionTimeout; a
+// peer that refuses the binding gives its *TransactionError (e.g. 481).
+func (c *ConnectorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
+	if len(fullRemotePath) == 0 {
+		return nil, errors.New("msrp: empty remote path")
+	}
+	c.mu.Lock()
+	if c.cleaned {
+		c.mu.Unlock()
+		return nil, errCleanedUp
+	}
+	if c.local.Host == "" {
+		c.mu.Unlock()
+		return nil, errors.New("msrp: Complete called before Prepare")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c.cancel = cancel
+	local := c.local
+	c.mu.Unlock()
+	defer cancel()
+
+	first := fullRemotePath[0]
+	dialCtx, stop := withStage(ctx, c.connectTimeout(), ErrConnectTimeout)
+	c.Logger.Event("connecting", "to", first.HostPort())
+	conn, err := c.connect(dialCtx, first)
+	stop()
+	if err != nil {
+		return nil, stageError(ctx, dialCtx, fmt.Errorf("msrp: connect to %s: %w", first.HostPort(), err))
+	}
+	t := c.newTransport(conn, local)
+	c.Logger.Event("connected", "local", conn.LocalAddr().String(), "remote", conn.RemoteAddr().String())
+
+	bindCtx, stop := withStage(ctx, c.bindTimeout(), ErrBindSessionTimeout)
+	err = t.Bind(bindCtx, fullRemotePath)
+	stop()
+	if err != nil {
+		t.Close()
+		return nil, stageError(ctx, bindCtx, err)
+	}
+	return t, nil
+}
+
+// connect dials, and runs the TLS handshake for an msrps URI.
+func (c *ConnectorDirect) connect(ctx context.Context, to URI) (net.Conn, error) {
+	conn, err := c.dial(ctx, to.HostPort())
+	if err != nil || !to.UseTLS {
+		return conn, err
+	}
+	tc := tls.Client(conn, c.clientTLS(to.Host))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// Cleanup abandons a Complete in progress. It is safe to call more than
+// once and does not close a transport Complete returned.
+func (c *ConnectorDirect) Cleanup() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cleaned = true
+	if c.cancel != nil {
+		c.cancel()
+	}
+	return nil
+}
+
+// ---- AcceptorDirect ----------------------------------------------------------
+
+// AcceptorDirect is the passive side of a session without relays: Prepare
+// listens, Complete waits for the peer to connect and bind. msrplib's
+// DirectAcceptor, except that a connection with the wrong paths is refused
+// (481) and the acceptor goes on waiting for the right peer.
+type AcceptorDirect struct {
+	ConnectConfig
+
+	mu      sync.Mutex
+	local   URI
+	ln      net.Listener
+	cancel  context.CancelFunc // of a Complete in progress
+	done    chan struct{}      // closed when that Complete has returned
+	cleaned bool
+}
+
+// Prepare starts listening on localURI's host and port (port 0 picks a free
+// one; an empty host means this machine's first non-loopback IPv4 address)
+// and returns [localURI] with the real port, a session id and the transport
+// filled in. An msrps URI needs a certificate in TLSConfig.
+func (a *AcceptorDirect) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
+	u := completeLocalURI(localURI)
+	if u.UseTLS && (a.TLSConfig == nil || (len(a.TLSConfig.Certificates) == 0 &&
+		a.TLSConfig.GetCertificate == nil && a.TLSConfig.GetConfigForClient == nil)) {
+		return nil, errors.New("msrp: msrps listener needs a certificate in TLSConfig")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cleaned {
+		return nil, errCleanedUp
+	}
+	if a.ln != nil {
+		return nil, errors.New("msrp: AcceptorDirect already prepared")
+	}
+	ln, err := a.listen(ctx, net.JoinHostPort(u.Host, strconv.Itoa(u.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("msrp: listen: %w", err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		u.Port = tcp.Port
+	}
+	a.ln, a.local = ln, u
+	a.Logger.Event("listening", "addr", ln.Addr().String(), "tls", u.UseTLS)
+	return []URI{u}, nil
+}
+
+// Complete waits for the peer's connection and binding. A connection whose
+// first SEND names other paths is answered 481 and closed, and the wait
+// goes on. It ends with the bound transport, with ErrIncomingConnectTimeout
+// when no connection came within ConnectTimeout, with ErrBindSessionTimeout
+// when connections came but none bound, or with ctx's error. Either way the
+// listener is closed: the acceptor serves one session.
+func (a *AcceptorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
+	if len(fullRemotePath) == 0 {
+		return nil, errors.New("msrp: empty remote path")
+	}
+	a.mu.Lock()
+	switch {
+	case a.cleaned:
+		a.mu.Unlock()
+		return nil, errCleanedUp
+	case a.ln == nil:
+		a.mu.Unlock()
+		return nil, errors.New("msrp: Complete called before Prepare")
+	case a.done != nil:
+		a.mu.Unlock()
+		return nil, errors.New("msrp: Complete already called")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.cancel, a.done = cancel, make(chan struct{})
+	ln, local, done := a.ln, a.local, a.done
+	a.mu.Unlock()
+	defer close(done)
+	defer cancel()
+
+	waitCtx, stop := withStage(ctx, a.connectTimeout(), ErrIncomingConnectTimeout)
+	defer stop()
+	t, accepted, lastErr := a.acceptBound(waitCtx, ln, local, fullRemotePath)
+	ln.Close()
+	if t != nil {
+		return t, nil
+	}
+	err := stageError(ctx, waitCtx, lastErr)
+	if errors.Is(err, ErrIncomingConnectTimeout) && accepted > 0 {
+		err = ErrBindSessionTimeout
+		if lastErr != nil {
+			err = fmt.Errorf("%w; last connection refused: %w", ErrBindSessionTimeout, lastErr)
+		}
+	}
+	return nil, err
+}
+
+// acceptBound accepts connections and binds each in its own goroutine,
+// until one binds or ctx ends. It returns the bound transport, the number
+// of connections accepted and the last error. No goroutine it started
+// outlives it.
+func (a *AcceptorDirect) acceptBound(ctx context.Context, ln net.Listener, local URI, remotePath []URI) (*MSRPTransport, int, error) {
+	type result struct {
+		t        *MSRPTransport
+		err      error
+		listener bool // the listener failed: nothing more will come
+	}
+	results := make(chan result)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stopAccept()
+
+	var accepted atomic.Int32
+	slots := make(chan struct{}, maxPendingAccepts)
+	wg.Go(func() {
+		for {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			conn, err := ln.Accept()
+			if err != nil {
+				if ctx.Err() == nil {
+					select {
+					case results <- result{err: fmt.Errorf("msrp: accept: %w", err), listener: true}:
+					case <-ctx.Done():
+					}
+				}
+				return
+			}
+			accepted.Add(1)
+			a.Logger.Event("incoming connection", "from", conn.RemoteAddr().String())
+			wg.Go(func() {
+				defer func() { <-slots }()
+				t, err := a.bindIncoming(ctx, conn, local, remotePath)
+				select {
+				case results <- result{t: t, err: err}:
+				case <-ctx.Done():
+					if t != nil {
+						t.Close()
+					}
+				}
+			})
+		}
+	})
+
+	var lastErr error
+	for {
+		select {
+		case r := <-results:
+			if r.t != nil || r.listener {
+				cancel()
+				return r.t, int(accepted.Load()), r.err
+			}
+			lastErr = r.err
+		case <-ctx.Done():
+			return nil, int(accepted.Load()), lastErr
+		}
+	}
+}
+
+// bindIncoming runs the TLS handshake and the passive binding on one
+// accepted connection, within BindTimeout.
+func (a *AcceptorDirect) bindIncoming(parent context.Context, conn net.Conn, local URI, remotePath []URI) (*MSRPTransport, error) {
+	ctx, stop := withStage(parent, a.bindTimeout(), ErrBindSessionTimeout)
+	defer stop()
+	if local.UseTLS {
+		tc := tls.Server(conn, cloneTLS(a.TLSConfig))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, stageError(parent, ctx, fmt.Errorf("msrp: TLS handshake with %s: %w", conn.RemoteAddr(), err))
+		}
+		conn = tc
+	}
+	t := a.newTransport(conn, local)
+	if err := t.AcceptBinding(ctx, remotePath); err != nil {
+		t.Close()
+		return nil, stageError(parent, ctx, err)
+	}
+	return t, nil
+}
+
+// Cleanup stops listening and abandons a Complete in progress, waiting
+// until its goroutines are gone. It is safe to call more than once and does
+// not close a transport Complete returned.
+func (a *AcceptorDirect) Cleanup() error {
+	a.mu.Lock()
+	a.cleaned = true
+	if a.cancel != nil {
+		a.cancel()
+	}
+	ln, done := a.ln, a.done
+	a.mu.Unlock()
+	var err error
+	if ln != nil {
+		if cerr := ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	}
+	if done != nil {
+		<-done
+	}
+	return err
+}
+
+// ---- Binding ------------------------------------------------------------------
+
+// Bind binds the session on the active side (RFC 4975 §5.4, msrplib's
+// bind): it records the peer's path, sends an empty SEND and waits for the
+// response to that SEND (matched by transaction id). A request the peer
+// sends meanwhile, as when both ends think they are active, is checked and
+// answered (empty SENDs) or kept for the next ReadChunk (anything else), so
+// neither side waits for the other. A negative response is returned as a
+// *TransactionError. The caller bounds the wait with ctx.
+func (t *MSRPTransport) Bind(ctx context.Context, fullRemotePath []URI) error {
+	t.SetRemotePath(fullRemotePath)
+	req := t.MakeSendRequest("", nil, 1, 0)
+	if err := t.WriteChunk(ctx, req); err != nil {
+		return err
+	}
+	for {
+		c, err := t.ReadChunk(ctx)
+		if err != nil {
+			if err := t.bindingParseError(ctx, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.IsRequest() {
+			if _, err := t.takeBindingRequest(ctx, c); err != nil && !isRefusal(err) {
+				return err
+			}
+			continue
+		}
+		if c.TransactionID != req.TransactionID {
+			t.Logger.Event("ignoring a response to no request of ours while binding", "tid", c.TransactionID)
+			continue
+		}
+		if c.Code != 200 {
+			return &TransactionError{Code: c.Code, Comment: c.Comment}
+		}
+		return nil
+	}
+}
+
+// AcceptBinding binds the session on the passive side (msrplib's
+// accept_binding): it records the peer's path and reads the peer's first
+// request, which must name this session. An empty SEND is answered 200; a
+// request with content is kept, unanswered, for the next ReadChunk, so that
+// whoever reads it (usually the session) answers it once and its body is
+// not lost. A request with the wrong paths is answered (481 or 400) and
+// returned as a *TransactionError: the transport is not bound. The caller
+// bounds the wait with ctx.
+func (t *MSRPTransport) AcceptBinding(ctx context.Context, fullRemotePath []URI) error {
+	t.SetRemotePath(fullRemotePath)
+	for {
+		c, err := t.ReadChunk(ctx)
+		if err != nil {
+			if err := t.bindingParseError(ctx, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if !c.IsRequest() {
+			t.Logger.Event("ignoring a response received before binding", "tid", c.TransactionID)
+			continue
+		}
+		_, err = t.takeBindingRequest(ctx, c)
+		return err
+	}
+}
+
+// takeBindingRequest handles a request that arrives while binding: it
+// checks the paths, answers refusals and empty SENDs, and keeps anything
+// else for the next ReadChunk. It reports whether the request named this
+// session.
+func (t *MSRPTransport) takeBindingRequest(ctx context.Context, c *Chunk) (bool, error) {
+	if err := t.CheckIncomingSENDChunk(c); err != nil {
+		te := err.(*TransactionError)
+		t.Logger.Event("refusing binding", "code", te.Code, "reason", te.Comment)
+		if werr := t.WriteResponse(ctx, c, te.Code, te.Comment); werr != nil {
+			return false, werr
+		}
+		return false, err
+	}
+	if c.Method == MethodSEND && !c.hasBodySection() {
+		return true, t.WriteResponse(ctx, c, 200, "")
+	}
+	t.unreadChunk(c)
+	return true, nil
+}
+
+// bindingParseError answers a malformed request received while binding
+// (400) and returns nil so that binding goes on; other errors end it.
+func (t *MSRPTransport) bindingParseError(ctx context.Context, err error) error {
+	var pe *ChunkParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if pe.Chunk != nil && pe.Chunk.IsRequest() && pe.Chunk.Method != MethodREPORT {
+		code := 400
+		if errors.Is(err, ErrChunkTooLarge) {
+			code = 413
+		}
+		if _, perr := pe.Chunk.ToPath(); perr == nil {
+			if werr := t.WriteResponse(ctx, pe.Chunk, code, ""); werr != nil {
+				return werr
+			}
+		}
+	}
+	return nil
+}
+
+func isRefusal(err error) bool {
+	var te *TransactionError
+	return errors.As(err, &te)
+}
+
+// ---- TLS fingerprints ----------------------------------------------------------
+
+// ErrFingerprintMismatch is returned by a VerifyFingerprint callback when
+// the peer's certificate is not the one its SDP a=fingerprint names.
+var ErrFingerprintMismatch = errors.New("msrp: peer certificate does not match its fingerprint")
+
+// CertificateFingerprint returns the SDP a=fingerprint value (RFC 8122 §5)
+// of a DER-encoded certificate, e.g. "sha-256 4A:AD:B9:...". hashName is
+// one of "sha-1", "sha-256", "sha-384", "sha-512".
+func CertificateFingerprint(der []byte, hashName string) (string, error) {
+	h, err := fingerprintHash(hashName)
+	if err != nil {
+		return "", err
+	}
+	h.Write(der)
+	sum := strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
+	var b strings.Builder
+	b.WriteString(strings.ToLower(hashName))
+	b.WriteByte(' ')
+	for i := 0; i < len(sum); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(sum[i : i+2])
+	}
+	return b.String(), nil
+}
+
+// VerifyFingerprint returns a callback for tls.Config.VerifyConnection that
+// accepts a peer only if its certificate matches fingerprint, an SDP
+// a=fingerprint value such as "sha-256 4A:AD:B9:..." (RFC 4975 §14.4, RFC
+// 8122). MSRP peers usually present self-signed certificates that no CA
+// vouches for, so set InsecureSkipVerify as well to skip the chain check:
+// the fingerprint then does the verifying. A listener that checks its
+// clients this way also needs ClientAuth set to RequireAnyClientCert.
+func VerifyFingerprint(fingerprint string) (func(tls.ConnectionState) error, error) {
+	hashName, digest, ok := strings.Cut(strings.TrimSpace(fingerprint), " ")
+	if !ok {
+		return nil, fmt.Errorf("msrp: fingerprint %q: want \"<hash> <hex:hex:...>\"", fingerprint)
+	}
+	want, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(digest), ":", ""))
+	if err != nil {
+		return nil, fmt.Errorf("msrp: fingerprint %q: %w", fingerprint, err)
+	}
+	h, err := fingerprintHash(hashName)
+	if err != nil {
+		return nil, err
+	}
+	if len(want) != h.Size() {
+		return nil, fmt.Errorf("msrp: fingerprint %q: %d bytes, %s has %d", fingerprint, len(want), hashName, h.Size())
+	}
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("%w: no certificate presented", ErrFingerprintMismatch)
+		}
+		h, _ := fingerprintHash(hashName)
+		h.Write(cs.PeerCertificates[0].Raw)
+		if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
+			return ErrFingerprintMismatch
+		}
+		return nil
+	}, nil
+}
+
+func fingerprintHash(name string) (hash.Hash, error) {
+	switch strings.ToLower(name) {
+	case "sha-1":
+		return sha1.New(), nil
+	case "sha-256":
+		return sha256.New(), nil
+	case "sha-384":
+		return sha512.New384(), nil
+	case "sha-512":
+		return sha512.New(), nil
+	}
+	return nil, fmt.Errorf("msrp: unsupported fingerprint hash %q (want sha-1, sha-256, sha-384 or sha-512)", name)
+}

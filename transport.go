@@ -1,0 +1,450 @@
+package msrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Read buffering. An idle transport reads into a small buffer of its own
+// and takes a large pooled one only while data is flowing, so that thousands
+// of idle connections cost little memory. The parser copies what it keeps,
+// so a buffer goes back to the pool as soon as its bytes are fed.
+const (
+	idleReadSize  = 512
+	bulkReadSize  = 64 << 10
+	inlineBodyMax = 16 << 10 // bodies up to this size are copied into one write
+)
+
+var bulkReadPool = sync.Pool{New: func() any { b := make([]byte, bulkReadSize); return &b }}
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// MSRPTransport is one MSRP connection over a net.Conn, plain or TLS: the
+// port of msrplib's MSRPTransport. It reads whole chunks, writes whole
+// chunks, and knows the session's paths so that it can build requests and
+// check incoming ones.
+//
+// ReadChunk may be called by one goroutine at a time and WriteChunk by any
+// number: each chunk goes out in one piece. The path methods are safe for
+// concurrent use.
+type MSRPTransport struct {
+	// Logger receives the traffic log; nil logs nothing.
+	Logger *Logger
+	// UseSessmatch makes CheckIncomingSENDChunk compare session ids only
+	// (RFC 6714 CEMA, msrplib's use_sessmatch): needed when an ALG or SBC
+	// rewrites a=path but not the paths inside MSRP.
+	UseSessmatch bool
+
+	conn net.Conn
+
+	readMu   sync.Mutex
+	parser   Parser
+	pending  []byte  // read but not yet fed to the parser
+	bulk     *[]byte // pooled buffer pending points into, if any
+	idle     [idleReadSize]byte
+	readFull bool     // the last read filled its buffer: more is likely waiting
+	readErr  error    // sticky: EOF or a broken connection
+	unread   []*Chunk // chunks set aside while binding, returned first
+
+	writeMu  sync.Mutex
+	writeErr error // sticky: a failed write leaves the stream unusable
+
+	pathMu     sync.RWMutex
+	localURI   URI
+	localPath  []URI // relays between us and the peer, from Use-Path
+	remotePath []URI // the peer's full a=path
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMSRPTransport wraps a connection. localURI is the last URI of our
+// a=path. Set Logger and UseSessmatch before the first read or write.
+func NewMSRPTransport(conn net.Conn, localURI URI) *MSRPTransport {
+	return &MSRPTransport{conn: conn, localURI: localURI}
+}
+
+// SetLimits sets the parser's limits (see Parser); zero keeps a default.
+// Call it before the first read.
+func (t *MSRPTransport) SetLimits(maxLineLength, maxHeaders, maxChunkSize int) {
+	t.parser.MaxLineLength = maxLineLength
+	t.parser.MaxHeaders = maxHeaders
+	t.parser.MaxChunkSize = maxChunkSize
+}
+
+// Conn returns the underlying connection.
+func (t *MSRPTransport) Conn() net.Conn { return t.conn }
+
+// LocalAddr returns the local network address.
+func (t *MSRPTransport) LocalAddr() net.Addr { return t.conn.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (t *MSRPTransport) RemoteAddr() net.Addr { return t.conn.RemoteAddr() }
+
+// Close closes the connection. It is safe to call more than once.
+func (t *MSRPTransport) Close() error {
+	t.closeOnce.Do(func() {
+		t.closeErr = t.conn.Close()
+		t.Logger.Event("closed connection", "local", t.LocalAddr().String(), "remote", t.RemoteAddr().String())
+	})
+	return t.closeErr
+}
+
+// ---- Paths -------------------------------------------------------------------
+
+// LocalURI returns our URI, the last element of our a=path.
+func (t *MSRPTransport) LocalURI() URI {
+	t.pathMu.RLock()
+	defer t.pathMu.RUnlock()
+	return t.localURI
+}
+
+// SetLocalPath sets the relays between us and the peer (a relay's
+// Use-Path); nil without relays.
+func (t *MSRPTransport) SetLocalPath(relays []URI) {
+	t.pathMu.Lock()
+	defer t.pathMu.Unlock()
+	t.localPath = slices.Clone(relays)
+}
+
+// SetRemotePath sets the peer's full path, its a=path from SDP.
+func (t *MSRPTransport) SetRemotePath(fullRemotePath []URI) {
+	t.pathMu.Lock()
+	defer t.pathMu.Unlock()
+	t.remotePath = slices.Clone(fullRemotePath)
+}
+
+// FullLocalPath returns the relays and our URI: what goes in our a=path.
+func (t *MSRPTransport) FullLocalPath() []URI {
+	t.pathMu.RLock()
+	defer t.pathMu.RUnlock()
+	return append(slices.Clone(t.localPath), t.localURI)
+}
+
+// FullRemotePath returns the peer's a=path.
+func (t *MSRPTransport) FullRemotePath() []URI {
+	t.pathMu.RLock()
+	defer t.pathMu.RUnlock()
+	return slices.Clone(t.remotePath)
+}
+
+// ---- Building chunks --------------------------------------------------------
+
+// MakeRequest returns a request with a fresh transaction id, To-Path set to
+// our relays followed by the peer's path, and From-Path set to our URI.
+func (t *MSRPTransport) MakeRequest(method string) *Chunk {
+	t.pathMu.RLock()
+	to := append(slices.Clone(t.localPath), t.remotePath...)
+	from := []URI{t.localURI}
+	t.pathMu.RUnlock()
+	return NewRequest(method, to, from)
+}
+
+// MakeSendRequest returns a SEND carrying data as bytes start..start+len-1
+// of a message of total bytes, msrplib's make_send_request:
+//   - an empty messageID gets a fresh one;
+//   - start 0 means 1;
+//   - total 0 means the message ends with this chunk (start-1+len(data));
+//     Unknown writes "*";
+//   - the flag is FlagEnd when the chunk reaches the known total, else
+//     FlagContinued;
+//   - the Byte-Range end is "*" when the chunk is over 2048 bytes, since RFC
+//     4975 §7.1 requires such chunks to be interruptible.
+//
+// No Content-Type is set; add one when data is not empty.
+func (t *MSRPTransport) MakeSendRequest(messageID string, data []byte, start, total int64) *Chunk {
+	c := t.MakeRequest(MethodSEND)
+	if messageID == "" {
+		messageID = NewMessageID()
+	}
+	if start <= 0 {
+		start = 1
+	}
+	end := start - 1 + int64(len(data))
+	if total == 0 {
+		total = end
+	}
+	r := ByteRange{Start: start, End: end, Total: total}
+	if len(data) > 2048 {
+		r.End = Unknown
+	}
+	c.Headers = append(c.Headers,
+		HeaderField{HeaderMessageID, messageID},
+		HeaderField{HeaderByteRange, r.String()})
+	c.Data = data
+	c.ContFlag = FlagContinued
+	if total != Unknown && end >= total {
+		c.ContFlag = FlagEnd
+	}
+	return c
+}
+
+// ---- Checking chunks --------------------------------------------------------
+
+// CheckIncomingSENDChunk checks the paths of a received request, msrplib's
+// check_incoming_SEND_chunk, and returns nil or a *TransactionError to answer
+// it with: 400 when To-Path or From-Path is missing or malformed, 481 when
+// they do not name this session. Strictly, To-Path must be our URI alone and
+// From-Path our relays followed by the peer's path (RFC 4975 §7.3); with
+// UseSessmatch only the session ids of our URI and of the peer's URI are
+// compared (RFC 6714).
+func (t *MSRPTransport) CheckIncomingSENDChunk(c *Chunk) error {
+	to, err := c.ToPath()
+	if err != nil {
+		return &TransactionError{Code: 400, Comment: err.Error()}
+	}
+	from, err := c.FromPath()
+	if err != nil {
+		return &TransactionError{Code: 400, Comment: err.Error()}
+	}
+	t.pathMu.RLock()
+	defer t.pathMu.RUnlock()
+	if t.UseSessmatch {
+		if len(to) != 1 || to[0].SessionID != t.localURI.SessionID {
+			return &TransactionError{Code: 481, Comment: "To-Path session id does not match"}
+		}
+		if len(t.remotePath) == 0 || from[len(from)-1].SessionID != t.remotePath[len(t.remotePath)-1].SessionID {
+			return &TransactionError{Code: 481, Comment: "From-Path session id does not match"}
+		}
+		return nil
+	}
+	if len(to) != 1 || !to[0].Equal(t.localURI) {
+		return &TransactionError{Code: 481, Comment: "Invalid To-Path"}
+	}
+	if !PathEqual(from, append(slices.Clone(t.localPath), t.remotePath...)) {
+		return &TransactionError{Code: 481, Comment: "Invalid From-Path"}
+	}
+	return nil
+}
+
+// ---- Reading ----------------------------------------------------------------
+
+// ReadChunk returns the next chunk. It returns early with ctx.Err() when ctx
+// ends; the transport stays usable, and a chunk that was partly read is
+// completed by the next call.
+//
+// Bad input gives a *ChunkParseError and is otherwise skipped: the next call
+// reads on. The caller answers the chunk it names, if any (400 for a
+// malformed request, 413 for one over the size cap). When the peer closes
+// the connection, ReadChunk returns io.EOF, or io.ErrUnexpectedEOF if a chunk
+// was cut short; after that, and after any other read error, every call
+// returns the same error.
+func (t *MSRPTransport) ReadChunk(ctx context.Context) (*Chunk, error) {
+	t.readMu.Lock()
+	defer t.readMu.Unlock()
+	if len(t.unread) > 0 {
+		c := t.unread[0]
+		t.unread = t.unread[1:]
+		return c, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if t.readErr != nil {
+		return nil, t.readErr
+	}
+	stop := watchDeadline(ctx, t.conn.SetReadDeadline)
+	defer stop()
+	for {
+		if len(t.pending) > 0 {
+			c, n, err := t.parser.Feed(t.pending)
+			t.logIllegal(err)
+			t.pending = t.pending[n:]
+			if len(t.pending) == 0 {
+				t.releaseBulk()
+			}
+			if c != nil {
+				t.Logger.ReceivedChunk(c, t)
+			}
+			if c != nil || err != nil {
+				return c, err
+			}
+			continue
+		}
+		if err := t.fill(); err != nil {
+			if isTimeout(err) {
+				return nil, ctxError(ctx, err)
+			}
+			return nil, err
+		}
+	}
+}
+
+// fill reads more bytes into pending; on failure it sets readErr, or
+// returns a timeout error that leaves the transport usable.
+func (t *MSRPTransport) fill() error {
+	buf := t.idle[:]
+	if t.parser.InChunk() || t.readFull {
+		// Data is flowing: read in bulk.
+		t.bulk = bulkReadPool.Get().(*[]byte)
+		buf = *t.bulk
+	}
+	n, err := t.conn.Read(buf)
+	t.pending = buf[:n]
+	t.readFull = n == len(buf)
+	if n == 0 {
+		t.releaseBulk()
+	}
+	if err == nil || n > 0 {
+		return nil // bytes first; a pending error comes back on the next read
+	}
+	if isTimeout(err) {
+		return err
+	}
+	switch {
+	case errors.Is(err, io.EOF) && t.parser.InChunk():
+		t.readErr = io.ErrUnexpectedEOF
+	case errors.Is(err, io.EOF):
+		t.readErr = io.EOF
+	default:
+		t.readErr = fmt.Errorf("msrp: read: %w", err)
+	}
+	return t.readErr
+}
+
+func (t *MSRPTransport) releaseBulk() {
+	if t.bulk != nil {
+		bulkReadPool.Put(t.bulk)
+		t.bulk = nil
+		t.pending = nil
+	}
+}
+
+func (t *MSRPTransport) logIllegal(err error) {
+	var pe *ChunkParseError
+	if errors.As(err, &pe) {
+		t.Logger.ReceivedIllegalData(pe.Data, err, t)
+	}
+}
+
+// unreadChunk sets a chunk aside so that the next ReadChunk returns it.
+func (t *MSRPTransport) unreadChunk(c *Chunk) {
+	t.readMu.Lock()
+	defer t.readMu.Unlock()
+	t.unread = append(t.unread, c)
+}
+
+// ---- Writing ----------------------------------------------------------------
+
+// WriteChunk writes one chunk, whole, even when other goroutines write at the
+// same time. A chunk that cannot be encoded is refused without touching the
+// connection. If the write fails or ctx ends part-way, the stream is broken:
+// the transport closes and every later write returns the error.
+func (t *MSRPTransport) WriteChunk(ctx context.Context, c *Chunk) error {
+	bufp := writeBufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bufp) <= 64<<10 {
+			writeBufPool.Put(bufp)
+		}
+	}()
+	head, err := c.appendHead((*bufp)[:0])
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	if t.writeErr != nil {
+		return t.writeErr
+	}
+	stop := watchDeadline(ctx, t.conn.SetWriteDeadline)
+	if len(c.Data) <= inlineBodyMax {
+		*bufp = c.appendTail(append(head, c.Data...))
+		_, err = t.conn.Write(*bufp)
+	} else {
+		// A large body is written from where it lies: writev on TCP.
+		*bufp = head
+		tail := c.appendTail(head[len(head):])
+		bufs := net.Buffers{head, c.Data, tail}
+		_, err = bufs.WriteTo(t.conn)
+	}
+	stop()
+	if err != nil {
+		t.writeErr = fmt.Errorf("msrp: write: %w", ctxError(ctx, err))
+		t.Close()
+		return t.writeErr
+	}
+	t.Logger.SentChunk(c, t)
+	return nil
+}
+
+// WriteResponse answers a request with code and comment when its
+// Failure-Report allows a response with that code (Chunk.ResponseWanted);
+// otherwise it writes nothing and returns nil.
+func (t *MSRPTransport) WriteResponse(ctx context.Context, req *Chunk, code int, comment string) error {
+	if !req.ResponseWanted(code) {
+		return nil
+	}
+	resp, err := NewResponse(req, code, comment)
+	if err != nil {
+		return err
+	}
+	return t.WriteChunk(ctx, resp)
+}
+
+// ---- Context and deadlines -----------------------------------------------------
+
+// watchDeadline applies ctx's deadline to a connection and wakes blocked
+// I/O when ctx is cancelled; stop undoes both.
+func watchDeadline(ctx context.Context, set func(time.Time) error) (stop func()) {
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		_ = set(deadline)
+	}
+	if ctx.Done() == nil {
+		return func() {
+			if hasDeadline {
+				_ = set(time.Time{})
+			}
+		}
+	}
+	var mu sync.Mutex
+	stopped := false
+	unregister := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = set(time.Unix(1, 0)) // a time in the past wakes Read/Write now
+		}
+	})
+	return func() {
+		unregister()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		_ = set(time.Time{})
+	}
+}
+
+// ctxError returns the context's error in place of a connection deadline
+// error that ctx caused; any other error is returned as it is.
+func ctxError(ctx context.Context, err error) error {
+	if !isTimeout(err) {
+		return err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
