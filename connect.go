@@ -129,22 +129,39 @@ func cloneTLS(cfg *tls.Config) *tls.Config {
 	return cfg
 }
 
-// withStage bounds ctx by a stage timeout whose expiry is reported as
-// stageErr, while the caller's own cancellation or deadline is reported as
-// the caller's context error.
-func withStage(ctx context.Context, d time.Duration, stageErr error) (context.Context, context.CancelFunc) {
-	return context.WithTimeoutCause(ctx, d, stageErr)
+// withStage bounds ctx by the timeout of one stage of connection set-up.
+func withStage(ctx context.Context, d time.Duration, timeoutErr error) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, timeoutErr)
 }
 
-// stageError picks the error to return after a stage failed with err.
-func stageError(parent, stage context.Context, err error) error {
-	if parent.Err() != nil {
-		return parent.Err()
+// stageError picks the error to report after a stage failed with err (which
+// may be nil): the caller's own context error if the caller's context ended;
+// timeoutErr if the stage's time ran out; else err. Deadlines are compared
+// with the clock, not with ctx.Err(), because a connection deadline and the
+// context's timer that fire together may be noticed in either order.
+func stageError(parent, stage context.Context, timeoutErr, err error) error {
+	if expired(parent) {
+		if perr := parent.Err(); perr != nil {
+			return perr
+		}
+		return context.DeadlineExceeded
 	}
-	if errors.Is(stage.Err(), context.DeadlineExceeded) {
-		return context.Cause(stage) // the stage's own timeout fired
+	if !expired(stage) {
+		return err
 	}
-	return err
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || isTimeout(err) {
+		return timeoutErr
+	}
+	return fmt.Errorf("%w: %w", timeoutErr, err)
+}
+
+// expired reports whether ctx has ended or its deadline has passed.
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // GetConnector returns the connector for the active side of a session:
@@ -255,22 +272,21 @@ func (c *ConnectorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*
 	defer cancel()
 
 	first := fullRemotePath[0]
-	dialCtx, stop := withStage(ctx, c.connectTimeout(), ErrConnectTimeout)
+	dialCtx, stopDial := withStage(ctx, c.connectTimeout(), ErrConnectTimeout)
+	defer stopDial()
 	c.Logger.Event("connecting", "to", first.HostPort())
 	conn, err := c.connect(dialCtx, first)
-	stop()
 	if err != nil {
-		return nil, stageError(ctx, dialCtx, fmt.Errorf("msrp: connect to %s: %w", first.HostPort(), err))
+		return nil, stageError(ctx, dialCtx, ErrConnectTimeout, fmt.Errorf("msrp: connect to %s: %w", first.HostPort(), err))
 	}
 	t := c.newTransport(conn, local)
 	c.Logger.Event("connected", "local", conn.LocalAddr().String(), "remote", conn.RemoteAddr().String())
 
 	bindCtx, stop := withStage(ctx, c.bindTimeout(), ErrBindSessionTimeout)
-	err = t.Bind(bindCtx, fullRemotePath)
-	stop()
-	if err != nil {
+	defer stop()
+	if err := t.Bind(bindCtx, fullRemotePath); err != nil {
 		t.Close()
-		return nil, stageError(ctx, bindCtx, err)
+		return nil, stageError(ctx, bindCtx, ErrBindSessionTimeout, err)
 	}
 	return t, nil
 }
@@ -384,14 +400,11 @@ func (a *AcceptorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*M
 	if t != nil {
 		return t, nil
 	}
-	err := stageError(ctx, waitCtx, lastErr)
-	if errors.Is(err, ErrIncomingConnectTimeout) && accepted > 0 {
-		err = ErrBindSessionTimeout
-		if lastErr != nil {
-			err = fmt.Errorf("%w; last connection refused: %w", ErrBindSessionTimeout, lastErr)
-		}
+	timeoutErr := ErrIncomingConnectTimeout
+	if accepted > 0 {
+		timeoutErr = ErrBindSessionTimeout // connections came, none bound
 	}
-	return nil, err
+	return nil, stageError(ctx, waitCtx, timeoutErr, lastErr)
 }
 
 // acceptBound accepts connections and binds each in its own goroutine,
@@ -406,11 +419,12 @@ func (a *AcceptorDirect) acceptBound(ctx context.Context, ln net.Listener, local
 	}
 	results := make(chan result)
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stopAccept()
+	defer func() {
+		cancel()   // ends the bindings in progress
+		ln.Close() // ends Accept
+		wg.Wait()
+	}()
 
 	var accepted atomic.Int32
 	slots := make(chan struct{}, maxPendingAccepts)
@@ -471,14 +485,14 @@ func (a *AcceptorDirect) bindIncoming(parent context.Context, conn net.Conn, loc
 		tc := tls.Server(conn, cloneTLS(a.TLSConfig))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, stageError(parent, ctx, fmt.Errorf("msrp: TLS handshake with %s: %w", conn.RemoteAddr(), err))
+			return nil, stageError(parent, ctx, ErrBindSessionTimeout, fmt.Errorf("msrp: TLS handshake with %s: %w", conn.RemoteAddr(), err))
 		}
 		conn = tc
 	}
 	t := a.newTransport(conn, local)
 	if err := t.AcceptBinding(ctx, remotePath); err != nil {
 		t.Close()
-		return nil, stageError(parent, ctx, err)
+		return nil, stageError(parent, ctx, ErrBindSessionTimeout, err)
 	}
 	return t, nil
 }
