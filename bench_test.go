@@ -2,8 +2,14 @@ package msrp
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"testing"
+	"time"
 )
 
 // benchChunk builds a SEND carrying size bytes of body; size 0 gives the
@@ -140,5 +146,136 @@ func BenchmarkParseURI(b *testing.B) {
 		if _, err := ParseURI("msrps://relay.example.com:2855/hjdhfsesdf;tcp"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// connPair returns the two ends of a loopback TCP connection, or of a TLS
+// connection over one.
+func connPair(b *testing.B, useTLS bool) (net.Conn, net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	server := <-accepted
+	if !useTLS {
+		return client, server
+	}
+	serverCfg, clientCfg := tlsConfigs("127.0.0.1")
+	clientCfg.ServerName = "127.0.0.1"
+	tc, ts := tls.Client(client, clientCfg), tls.Server(server, serverCfg)
+	errs := make(chan error, 1)
+	go func() { errs <- ts.Handshake() }()
+	if err := tc.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	return tc, ts
+}
+
+// BenchmarkTransferRatio sends 64 KiB SEND chunks one way, in rounds that
+// alternate raw net.Conn writes of the encoded bytes (read into one reused
+// buffer: the baseline) with MSRPTransport.WriteChunk/ReadChunk of the same
+// chunks, and reports both throughputs and their ratio from the same run.
+// In the "release" variants the reader hands each body back with
+// ReleaseChunk, as a consumer that streams bodies onward does.
+func BenchmarkTransferRatio(b *testing.B) {
+	const perRound = 32
+	for _, mode := range []struct {
+		name            string
+		useTLS, release bool
+	}{{"tcp", false, false}, {"tcp-release", false, true}, {"tls", true, false}, {"tls-release", true, true}} {
+		useTLS := mode.useTLS
+		b.Run(mode.name, func(b *testing.B) {
+			rawW, rawR := connPair(b, useTLS)
+			defer rawW.Close()
+			defer rawR.Close()
+			mw, mr := connPair(b, useTLS)
+			local := URI{Host: "127.0.0.1", Port: 1, SessionID: "sender", Transport: "tcp"}
+			remote := URI{Host: "127.0.0.1", Port: 2, SessionID: "receiver", Transport: "tcp"}
+			sender, receiver := NewMSRPTransport(mw, local), NewMSRPTransport(mr, remote)
+			defer sender.Close()
+			defer receiver.Close()
+			sender.SetRemotePath([]URI{remote})
+
+			chunk := sender.MakeSendRequest("", bytes.Repeat([]byte("0123456789abcdef"), 4096), 1, Unknown)
+			chunk.Headers.Set(HeaderContentType, "application/octet-stream")
+			wire, err := chunk.Encode(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 64<<10)
+			ctx := context.Background()
+			var rawTime, msrpTime time.Duration
+			b.SetBytes(int64(2 * perRound * len(wire)))
+			b.ReportAllocs()
+			for b.Loop() {
+				start := time.Now()
+				go func() {
+					for range perRound {
+						rawW.Write(wire)
+					}
+				}()
+				for got := 0; got < perRound*len(wire); {
+					n, err := rawR.Read(buf)
+					if err != nil {
+						b.Fatal(err)
+					}
+					got += n
+				}
+				rawTime += time.Since(start)
+
+				start = time.Now()
+				go func() {
+					for range perRound {
+						sender.WriteChunk(ctx, chunk)
+					}
+				}()
+				for range perRound {
+					c, err := receiver.ReadChunk(ctx)
+					if err != nil || len(c.Data) != len(chunk.Data) {
+						b.Fatal("bad chunk", err)
+					}
+					if mode.release {
+						receiver.ReleaseChunk(c)
+					}
+				}
+				msrpTime += time.Since(start)
+			}
+			bytesEach := float64(b.N) * perRound * float64(len(wire))
+			b.ReportMetric(bytesEach/rawTime.Seconds()/1e6, "raw-MB/s")
+			b.ReportMetric(bytesEach/msrpTime.Seconds()/1e6, "msrp-MB/s")
+			b.ReportMetric(rawTime.Seconds()/msrpTime.Seconds(), "msrp/raw")
+		})
+	}
+}
+
+// BenchmarkLogger compares logging a chunk with no logger, with a logger
+// whose handler is off for its level, and with one that is on.
+func BenchmarkLogger(b *testing.B) {
+	c := benchChunk(0)
+	off := &Logger{Slog: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	on := &Logger{Slog: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, bc := range []struct {
+		name string
+		l    *Logger
+	}{{"nil", nil}, {"disabled", off}, {"enabled", on}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.l.SentChunk(c, nil)
+			}
+		})
 	}
 }

@@ -48,9 +48,9 @@ func feedFuzz(t *testing.T, p *Parser, data []byte, rng *rand.Rand) []parseEvent
 				events = append(events, parseEvent{chunk: c})
 			}
 			// Memory stays bounded by the limits, whatever the input.
-			if cap(p.body) > p.MaxChunkSize || len(p.hold) > 2*(len(p.marker)+3) ||
+			if cap(p.acc) > p.MaxChunkSize || len(p.hold) > 2*(len(p.marker)+3) ||
 				len(p.hdr) > p.MaxChunkSize+p.MaxLineLength+2 {
-				t.Fatalf("buffers grew past the limits: body %d hold %d hdr %d", cap(p.body), len(p.hold), len(p.hdr))
+				t.Fatalf("buffers grew past the limits: body %d hold %d hdr %d", cap(p.acc), len(p.hold), len(p.hdr))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package msrp
 
 import (
 	"bytes"
+	"sync"
 )
 
 // Default limits of a Parser, msrplib's values.
@@ -15,8 +16,11 @@ const (
 // buffers past this, they are released rather than kept for the next chunk.
 const heldBufferLimit = 64 << 10
 
-// minBodyBuffer is the first allocation for a body that spans reads.
-const minBodyBuffer = 16 << 10
+// minBodyBuffer is the least spare room the body buffer offers a reader.
+const minBodyBuffer = 32 << 10
+
+// bodyBufferPool holds the body buffers of idle parsers.
+var bodyBufferPool sync.Pool
 
 type parseState uint8
 
@@ -61,8 +65,9 @@ type Parser struct {
 	marker   []byte // "\r\n-------" + tid: the end-line is marker + flag + CRLF
 
 	cur     *Chunk // the chunk whose body is being read
-	body    []byte
-	hint    int    // body size promised by Byte-Range, 0 if unknown
+	data    []byte // the body, when it arrived in one piece
+	acc     []byte // the body so far, when it spans Feed calls
+	accNext int    // size to give the next body buffer: the last body's
 	hold    []byte // body bytes that may begin the end-line, not yet committed
 	scratch []byte
 	discard bool // skipping the body of a chunk over the size cap
@@ -223,7 +228,6 @@ func (p *Parser) headerLine(line []byte) (*Chunk, error) {
 	if len(line) == 0 {
 		p.hdr = p.hdr[:p.lineAt]
 		p.cur = p.buildChunk()
-		p.hint = p.bodyHint()
 		p.state = stateBody
 		return nil, nil
 	}
@@ -296,20 +300,6 @@ func (p *Parser) buildChunk() *Chunk {
 		}
 	}
 	return c
-}
-
-// bodyHint returns the body size an honest Byte-Range with a known end
-// promises, so the body buffer can be sized once; 0 if there is none.
-func (p *Parser) bodyHint() int {
-	v, ok := p.cur.Headers.Lookup(HeaderByteRange)
-	if !ok {
-		return 0
-	}
-	r, reason := parseByteRange(v)
-	if reason != "" || r.End == Unknown {
-		return 0
-	}
-	return int(min(r.End-r.Start+1, int64(p.maxChunk())))
 }
 
 // feedBody reads body bytes, looking for the end-line.
@@ -388,36 +378,105 @@ func (p *Parser) scanEndLine(buf []byte) (pos int, full bool) {
 // commit appends body bytes, or counts them when skipping an oversized
 // chunk; final says these are the last bytes of the body.
 //
-// A body that arrives in one piece is copied once into a buffer of its exact
-// size. One that spans reads grows four-fold, never past the size its
-// Byte-Range promises nor the cap: a peer that promises a large chunk and
-// sends little makes the parser hold at most four times what it sent.
+// A body that arrives in one piece is copied once, into a buffer of its
+// exact size. One that spans Feed calls collects in a buffer the parser
+// reuses from chunk to chunk, and is copied out, exactly sized, at its end;
+// bytes the caller read straight into that buffer's spare room (bodySpace)
+// are taken where they lie. The buffer grows with what arrives, never past
+// the size cap, so a peer cannot make the parser hold more than it sent.
 func (p *Parser) commit(d []byte, final bool) {
 	if p.discard || len(d) == 0 {
 		return
 	}
-	need := len(p.body) + len(d)
+	need := len(p.acc) + len(d)
 	limit := p.maxChunk() - p.size
 	if need > limit {
 		p.tooBig = p.overflowError(p.cur)
 		p.discard = true
-		p.body = nil
+		p.acc = p.acc[:0]
 		return
 	}
-	if len(p.body) == 0 && final {
-		p.body = append([]byte(nil), d...) // no zeroing of a fresh buffer
+	if len(p.acc) == 0 && final {
+		p.data = append([]byte(nil), d...) // append does not zero what it copies
 		return
 	}
-	if need > cap(p.body) {
-		newCap := max(4*need, minBodyBuffer)
-		if p.hint >= need {
-			newCap = min(newCap, p.hint)
+	if p.extendsAcc(d) {
+		p.acc = p.acc[:need]
+		return
+	}
+	p.growAcc(need, limit)
+	p.acc = append(p.acc, d...)
+}
+
+// extendsAcc reports whether d lies right after the body collected so far,
+// in the buffer's spare room.
+func (p *Parser) extendsAcc(d []byte) bool {
+	n := len(p.acc)
+	return len(d) > 0 && cap(p.acc)-n >= len(d) && &p.acc[:n+1][n] == &d[0]
+}
+
+// growAcc makes room for need bytes, doubling, within limit. A buffer
+// from the pool is taken only if it suits: big enough, and not so big that
+// handing it over with a body would waste most of it.
+func (p *Parser) growAcc(need, limit int) {
+	if need <= cap(p.acc) {
+		return
+	}
+	if p.acc == nil {
+		if b, ok := bodyBufferPool.Get().(*[]byte); ok {
+			if c := cap(*b); need <= c && c <= limit && c <= 2*max(need, p.accNext, minBodyBuffer) {
+				p.acc = (*b)[:0]
+				return
+			}
+			bodyBufferPool.Put(b)
 		}
-		grown := make([]byte, len(p.body), min(newCap, limit))
-		copy(grown, p.body)
-		p.body = grown
 	}
-	p.body = append(p.body, d...)
+	grown := make([]byte, len(p.acc), min(max(need, 2*cap(p.acc), p.accNext, minBodyBuffer), limit))
+	copy(grown, p.acc)
+	p.acc = grown
+}
+
+// bodySpace returns room for the caller to read body bytes into before
+// passing them to Feed, which then takes them without copying; nil when
+// the parser is not reading a body, or has bytes it must place first, or
+// the body has reached the size cap or the size the last body had (the
+// rest, usually just the end-line, is then read elsewhere).
+func (p *Parser) bodySpace() []byte {
+	if p.state != stateBody || p.discard || len(p.hold) > 0 {
+		return nil
+	}
+	if len(p.acc) == cap(p.acc) {
+		need := p.accNext
+		if need <= len(p.acc) {
+			if len(p.acc) > 0 {
+				return nil
+			}
+			need = minBodyBuffer
+		}
+		limit := p.maxChunk() - p.size
+		p.growAcc(min(need, limit), limit)
+		if len(p.acc) == cap(p.acc) {
+			return nil
+		}
+	}
+	return p.acc[len(p.acc):cap(p.acc)]
+}
+
+// recycle takes back a body buffer the caller no longer needs.
+func recycleBody(b []byte) {
+	if cap(b) >= minBodyBuffer {
+		b = b[:0]
+		bodyBufferPool.Put(&b)
+	}
+}
+
+// releaseBuffers gives the body buffer back to the pool: the caller's
+// connection has gone idle.
+func (p *Parser) releaseBuffers() {
+	if p.state == stateStart && p.acc != nil {
+		recycleBody(p.acc)
+		p.acc = nil
+	}
 }
 
 // endBody completes the chunk whose end-line carries flag; n is the count of
@@ -429,8 +488,22 @@ func (p *Parser) endBody(flag byte, n int) (*Chunk, int, error) {
 		return nil, n, err
 	}
 	c := p.cur
-	if len(p.body) > 0 {
-		c.Data = p.body[:len(p.body):len(p.body)]
+	switch n := len(p.acc); {
+	case p.data != nil:
+		c.Data = p.data[:len(p.data):len(p.data)]
+	case n > 0:
+		// Size the next buffer for a body like this one (a transfer's
+		// chunks are usually of one size), so that it is read in place.
+		p.accNext = n
+		if cap(p.acc)-n <= cap(p.acc)/4 {
+			c.Data = p.acc[:n:n] // mostly body: hand the buffer over, no copy
+			p.acc = nil
+		} else {
+			c.Data = append([]byte(nil), p.acc...)
+			if cap(p.acc) > 2*p.accNext {
+				p.acc = nil // too big for what flows now
+			}
+		}
 	}
 	c, err := p.finish(c, flag)
 	return c, n, err
@@ -492,8 +565,8 @@ func (p *Parser) resetChunkKeepingLine() {
 	p.size = 0
 	p.failure = nil
 	p.cur = nil
-	p.body = nil
-	p.hint = 0
+	p.data = nil
+	p.acc = p.acc[:0] // kept while data flows; releaseBuffers returns it when idle
 	p.hold = p.hold[:0]
 	p.discard = false
 	p.tooBig = nil

@@ -419,7 +419,7 @@ func TestParseChunkTooLarge(t *testing.T) {
 				if c != nil {
 					chunks = append(chunks, c)
 				}
-				assert.LessOrEqual(t, cap(p.body), 4096, "the body buffer never exceeds the cap")
+				assert.LessOrEqual(t, cap(p.acc), 4096, "the body buffer never exceeds the cap")
 			}
 		}
 		require.Len(t, errs, 1, "step %d", step)
@@ -501,7 +501,7 @@ func TestParseReleasesBuffers(t *testing.T) {
 	var p Parser
 	parseAll(t, &p, [][]byte{crlf(b.String())})
 	assert.LessOrEqual(t, cap(p.hdr), heldBufferLimit)
-	assert.Nil(t, p.body)
+	assert.Nil(t, p.data)
 }
 
 func TestParseErrorMessage(t *testing.T) {

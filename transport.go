@@ -259,6 +259,9 @@ func (t *MSRPTransport) ReadChunk(ctx context.Context) (*Chunk, error) {
 			t.pending = t.pending[n:]
 			if len(t.pending) == 0 {
 				t.releaseBulk()
+				if !t.parser.InChunk() {
+					t.parser.releaseBuffers() // idle: hold no large buffer
+				}
 			}
 			if c != nil {
 				t.Logger.ReceivedChunk(c, t)
@@ -280,11 +283,13 @@ func (t *MSRPTransport) ReadChunk(ctx context.Context) (*Chunk, error) {
 // fill reads more bytes into pending; on failure it sets readErr, or
 // returns a timeout error that leaves the transport usable.
 func (t *MSRPTransport) fill() error {
-	buf := t.idle[:]
-	if t.parser.InChunk() || t.readFull {
-		// Data is flowing: read in bulk.
-		t.bulk = bulkReadPool.Get().(*[]byte)
-		buf = *t.bulk
+	buf := t.parser.bodySpace() // a body is flowing: read it where it will stay
+	if buf == nil {
+		buf = t.idle[:]
+		if t.parser.InChunk() || t.readFull {
+			t.bulk = bulkReadPool.Get().(*[]byte)
+			buf = *t.bulk
+		}
 	}
 	n, err := t.conn.Read(buf)
 	t.pending = buf[:n]
@@ -314,6 +319,19 @@ func (t *MSRPTransport) releaseBulk() {
 		bulkReadPool.Put(t.bulk)
 		t.bulk = nil
 		t.pending = nil
+	}
+}
+
+// ReleaseChunk lets the transport reuse the memory of a chunk's body once
+// the caller is done with it, so that a steady stream of large chunks is
+// read into the same few buffers instead of a new one each (which costs an
+// allocation, garbage collection, and fresh pages for the kernel to fill).
+// Neither the chunk's Data nor anything sliced from it may be used
+// afterwards. Calling it is optional; bodies of 32 KiB or more are kept.
+func (t *MSRPTransport) ReleaseChunk(c *Chunk) {
+	if c != nil {
+		recycleBody(c.Data)
+		c.Data = nil
 	}
 }
 
