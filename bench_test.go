@@ -33,6 +33,15 @@ func benchChunk(size int) *Chunk {
 	}
 }
 
+// benchWire returns benchChunk(size) in wire form.
+func benchWire(b *testing.B, size int) []byte {
+	raw, err := benchChunk(size).Encode(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
 var benchSizes = []struct {
 	name string
 	size int
@@ -47,10 +56,7 @@ var benchSizes = []struct {
 // large read.
 func BenchmarkParse(b *testing.B) {
 	for _, bs := range benchSizes {
-		raw, err := benchChunk(bs.size).Encode(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		raw := benchWire(b, bs.size)
 		b.Run(bs.name, func(b *testing.B) {
 			var p Parser
 			b.SetBytes(int64(len(raw)))
@@ -69,10 +75,7 @@ func BenchmarkParse(b *testing.B) {
 // transport's buffered reader, so that large bodies span many Feed calls.
 func BenchmarkParseReads(b *testing.B) {
 	for _, bs := range benchSizes[2:] {
-		raw, err := benchChunk(bs.size).Encode(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		raw := benchWire(b, bs.size)
 		b.Run(bs.name, func(b *testing.B) {
 			var p Parser
 			b.SetBytes(int64(len(raw)))
@@ -101,10 +104,7 @@ func BenchmarkParseReads(b *testing.B) {
 // cannot beat: allocate a body-sized buffer and copy the bytes into it once.
 func BenchmarkCopyBaseline(b *testing.B) {
 	for _, bs := range benchSizes {
-		raw, err := benchChunk(bs.size).Encode(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		raw := benchWire(b, bs.size)
 		b.Run(bs.name, func(b *testing.B) {
 			b.SetBytes(int64(len(raw)))
 			b.ReportAllocs()

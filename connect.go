@@ -536,12 +536,9 @@ func (t *MSRPTransport) Bind(ctx context.Context, fullRemotePath []URI) error {
 		return err
 	}
 	for {
-		c, err := t.ReadChunk(ctx)
+		c, err := t.readBindingChunk(ctx)
 		if err != nil {
-			if err := t.bindingParseError(ctx, err); err != nil {
-				return err
-			}
-			continue
+			return err
 		}
 		if c.IsRequest() {
 			if _, err := t.takeBindingRequest(ctx, c); err != nil && !isRefusal(err) {
@@ -571,12 +568,9 @@ func (t *MSRPTransport) Bind(ctx context.Context, fullRemotePath []URI) error {
 func (t *MSRPTransport) AcceptBinding(ctx context.Context, fullRemotePath []URI) error {
 	t.SetRemotePath(fullRemotePath)
 	for {
-		c, err := t.ReadChunk(ctx)
+		c, err := t.readBindingChunk(ctx)
 		if err != nil {
-			if err := t.bindingParseError(ctx, err); err != nil {
-				return err
-			}
-			continue
+			return err
 		}
 		if !c.IsRequest() {
 			t.Logger.Event("ignoring a response received before binding", "tid", c.TransactionID)
@@ -607,25 +601,38 @@ func (t *MSRPTransport) takeBindingRequest(ctx context.Context, c *Chunk) (bool,
 	return true, nil
 }
 
-// bindingParseError answers a malformed request received while binding
-// (400) and returns nil so that binding goes on; other errors end it.
-func (t *MSRPTransport) bindingParseError(ctx context.Context, err error) error {
-	var pe *ChunkParseError
-	if !errors.As(err, &pe) {
-		return err
-	}
-	if pe.Chunk != nil && pe.Chunk.IsRequest() && pe.Chunk.Method != MethodREPORT {
-		code := 400
-		if errors.Is(err, ErrChunkTooLarge) {
-			code = 413
+// readBindingChunk reads the next chunk while binding, answering malformed
+// requests on the way (400, or 413 when too large) and skipping garbage.
+func (t *MSRPTransport) readBindingChunk(ctx context.Context) (*Chunk, error) {
+	for {
+		c, err := t.ReadChunk(ctx)
+		if err == nil {
+			return c, nil
 		}
-		if _, perr := pe.Chunk.ToPath(); perr == nil {
-			if werr := t.WriteResponse(ctx, pe.Chunk, code, ""); werr != nil {
-				return werr
-			}
+		var pe *ChunkParseError
+		if !errors.As(err, &pe) {
+			return nil, err
+		}
+		if err := t.answerMalformed(ctx, pe); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+}
+
+// answerMalformed answers the request a parse error names, if any.
+func (t *MSRPTransport) answerMalformed(ctx context.Context, pe *ChunkParseError) error {
+	c := pe.Chunk
+	if c == nil || c.Method == MethodREPORT {
+		return nil // garbage, or a REPORT, which is never answered
+	}
+	if _, err := c.ToPath(); err != nil {
+		return nil // nowhere to send an answer
+	}
+	code := 400
+	if errors.Is(pe, ErrChunkTooLarge) {
+		code = 413
+	}
+	return t.WriteResponse(ctx, c, code, "")
 }
 
 func isRefusal(err error) bool {

@@ -27,6 +27,17 @@ func tlsConfigs(host string) (server, client *tls.Config) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool}
 }
 
+// preparedAcceptor returns an AcceptorDirect listening on 127.0.0.1 and its
+// path; the test cleans it up.
+func preparedAcceptor(t *testing.T, cfg ConnectConfig, useTLS bool) (*AcceptorDirect, []URI) {
+	t.Helper()
+	acceptor := &AcceptorDirect{ConnectConfig: cfg}
+	t.Cleanup(func() { acceptor.Cleanup() })
+	path, err := acceptor.Prepare(context.Background(), URI{Host: "127.0.0.1", UseTLS: useTLS})
+	require.NoError(t, err)
+	return acceptor, path
+}
+
 type pairResult struct {
 	t   *MSRPTransport
 	err error
@@ -108,10 +119,7 @@ func exchange(t *testing.T, a, b *MSRPTransport) {
 func TestAcceptorRefusesWrongPathAndWaitsForTheRightPeer(t *testing.T) {
 	leakcheck.Check(t)
 	ctx := context.Background()
-	acceptor := &AcceptorDirect{}
-	defer acceptor.Cleanup()
-	accPath, err := acceptor.Prepare(ctx, URI{Host: "127.0.0.1"})
-	require.NoError(t, err)
+	acceptor, accPath := preparedAcceptor(t, ConnectConfig{}, false)
 
 	right := &ConnectorDirect{}
 	rightPath, err := right.Prepare(ctx, URI{Host: "127.0.0.1"})
@@ -417,10 +425,7 @@ func TestBindChecksResponseTransactionID(t *testing.T) {
 func TestFirstSendWithBody(t *testing.T) {
 	leakcheck.Check(t)
 	ctx := context.Background()
-	acceptor := &AcceptorDirect{}
-	defer acceptor.Cleanup()
-	accPath, err := acceptor.Prepare(ctx, URI{Host: "127.0.0.1"})
-	require.NoError(t, err)
+	acceptor, accPath := preparedAcceptor(t, ConnectConfig{}, false)
 	peerURI := URI{Host: "127.0.0.1", Port: 2855, SessionID: "peer1234", Transport: "tcp"}
 	done := make(chan pairResult, 1)
 	go func() {
@@ -507,10 +512,7 @@ func TestFingerprintOverTLS(t *testing.T) {
 		acc.TLSConfig.Certificates = []tls.Certificate{impostor}
 		acc.ConnectTimeout = 500 * time.Millisecond
 		ctx := context.Background()
-		acceptor := &AcceptorDirect{ConnectConfig: acc}
-		defer acceptor.Cleanup()
-		accPath, err := acceptor.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
-		require.NoError(t, err)
+		acceptor, accPath := preparedAcceptor(t, acc, true)
 		go acceptor.Complete(ctx, []URI{{Host: "127.0.0.1", SessionID: "x"}})
 		connector := &ConnectorDirect{ConnectConfig: ctor}
 		_, err = connector.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
@@ -526,13 +528,10 @@ func TestTLSVerifiesByDefault(t *testing.T) {
 	leakcheck.Check(t)
 	server, _ := tlsConfigs("127.0.0.1")
 	ctx := context.Background()
-	acceptor := &AcceptorDirect{ConnectConfig: ConnectConfig{TLSConfig: server, ConnectTimeout: 500 * time.Millisecond}}
-	defer acceptor.Cleanup()
-	accPath, err := acceptor.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
-	require.NoError(t, err)
+	acceptor, accPath := preparedAcceptor(t, ConnectConfig{TLSConfig: server, ConnectTimeout: 500 * time.Millisecond}, true)
 	go acceptor.Complete(ctx, []URI{{Host: "127.0.0.1", SessionID: "x"}})
 	connector := &ConnectorDirect{}
-	_, err = connector.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
+	_, err := connector.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
 	require.NoError(t, err)
 	_, err = connector.Complete(ctx, accPath)
 	var unknown x509.UnknownAuthorityError
