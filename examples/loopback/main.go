@@ -184,12 +184,11 @@ func sendLarge(ctx context.Context, from, to *msrp.MSRPTransport, size int) erro
 			return err
 		}
 		chunks++
-		fmt.Printf("\rsent %d of %d bytes", min(start+chunkSize, len(body)), len(body))
+		fmt.Printf("  chunk %d: bytes %d-%d of %d delivered, 200 OK\n", chunks, start+1, start+len(piece), len(body))
 		if len(body) == 0 {
 			break
 		}
 	}
-	fmt.Println()
 	if got := received.Sum(nil); string(got) != string(sent[:]) {
 		return errors.New("the larger message arrived corrupted: SHA-256 differs")
 	}
