@@ -8,8 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-msrp/msrp/internal/pipenet"
 )
 
 // benchChunk builds a SEND carrying size bytes of body; size 0 gives the
@@ -278,4 +282,140 @@ func BenchmarkLogger(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkServerBind measures sessions bound per second through one
+// MSRPServer over loopback TCP: Prepare, connect, binding SEND, 200, and
+// Complete, with several sessions binding at once.
+func BenchmarkServerBind(b *testing.B) {
+	srv := &MSRPServer{}
+	defer srv.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			local, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			peerURI := newPeerURI()
+			done := make(chan serverResult, 1)
+			go func() {
+				t, err := srv.Complete(ctx, []URI{peerURI})
+				done <- serverResult{t, err}
+			}()
+			conn, err := net.Dial("tcp", local[0].HostPort())
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := NewMSRPTransport(conn, peerURI)
+			if err := p.Bind(ctx, local); err != nil {
+				b.Fatal(err)
+			}
+			r := <-done
+			if r.err != nil {
+				b.Fatal(r.err)
+			}
+			r.t.Close()
+			p.Close()
+			srv.Cleanup(local[0])
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "binds/s")
+}
+
+// BenchmarkIdleSessions binds many sessions through one MSRPServer and holds
+// them idle, then reports the Go heap they take per session, both ends
+// together (server transport and peer transport). Over TCP the count is
+// kept within this machine's limit of open files; over in-memory pipes it
+// is 10,000. Kernel socket buffers are not Go memory and are not counted.
+func BenchmarkIdleSessions(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		sessions int
+		pipes    bool
+	}{{"pipes-10000", 10000, true}, {"tcp-4000", 4000, false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				perSession, goroutines := holdIdleSessions(b, bc.sessions, bc.pipes)
+				b.ReportMetric(perSession, "B/session")
+				b.ReportMetric(goroutines, "goroutines/session")
+			}
+		})
+	}
+}
+
+// holdIdleSessions binds n sessions, measures, and closes them. It returns
+// the heap bytes and goroutines added per bound, idle session.
+func holdIdleSessions(tb testing.TB, n int, pipes bool) (float64, float64) {
+	ctx := context.Background()
+	cfg := ConnectConfig{BindTimeout: time.Minute}
+	dial := tcpDial
+	if pipes {
+		ln := pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2855})
+		cfg.Listen = func(context.Context, string, string) (net.Listener, error) { return ln, nil }
+		dial = ln.Dial
+	}
+	srv := &MSRPServer{ConnectConfig: cfg}
+	defer srv.Close()
+	// Start the listener before measuring.
+	if _, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"}); err != nil {
+		tb.Fatal(err)
+	}
+	baseHeap, baseG := heapInUse(), runtime.NumGoroutine()
+
+	ends := make([]*MSRPTransport, 0, 2*n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			local, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+			if err != nil {
+				tb.Error(err)
+				return
+			}
+			peerURI := newPeerURI()
+			done := make(chan serverResult, 1)
+			go func() {
+				t, err := srv.Complete(ctx, []URI{peerURI})
+				done <- serverResult{t, err}
+			}()
+			conn, err := dial(ctx, "tcp", local[0].HostPort())
+			if err != nil {
+				tb.Error(err)
+				return
+			}
+			p := NewMSRPTransport(conn, peerURI)
+			errs := make(chan error, 1)
+			go func() { errs <- p.Bind(ctx, local) }()
+			r := <-done
+			if err := <-errs; err != nil || r.err != nil {
+				tb.Error(err, r.err)
+				return
+			}
+			mu.Lock()
+			ends = append(ends, p, r.t)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	perSession := float64(heapInUse()-baseHeap) / float64(n)
+	goroutines := float64(runtime.NumGoroutine()-baseG) / float64(n)
+	for _, t := range ends {
+		t.Close()
+	}
+	return perSession, goroutines
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
 }

@@ -340,8 +340,7 @@ type AcceptorDirect struct {
 // filled in. An msrps URI needs a certificate in TLSConfig.
 func (a *AcceptorDirect) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
 	u := completeLocalURI(localURI)
-	if u.UseTLS && (a.TLSConfig == nil || (len(a.TLSConfig.Certificates) == 0 &&
-		a.TLSConfig.GetCertificate == nil && a.TLSConfig.GetConfigForClient == nil)) {
+	if u.UseTLS && !hasCertificate(a.TLSConfig) {
 		return nil, errors.New("msrp: msrps listener needs a certificate in TLSConfig")
 	}
 	a.mu.Lock()

@@ -1,0 +1,439 @@
+package msrp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/go-msrp/msrp/internal/leakcheck"
+	"github.com/go-msrp/msrp/internal/pipenet"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// peer is the far end of a session with an MSRPServer: a plain transport
+// whose binding SEND we control.
+type peer struct {
+	t   *MSRPTransport
+	uri URI
+}
+
+func newPeerURI() URI {
+	return URI{Host: "127.0.0.1", Port: 2855, SessionID: NewSessionID(), Transport: "tcp"}
+}
+
+// dialPeer connects to the server's path with dial and sends the binding
+// SEND, carrying body if not empty. It returns the peer and the response
+// (nil if the server gave none before closing).
+func dialPeer(t testing.TB, dial func(ctx context.Context, network, addr string) (net.Conn, error), serverPath []URI, uri URI, body string) (*peer, *Chunk, error) {
+	p, req, err := sendBinding(dial, serverPath, uri, body)
+	if err != nil {
+		return p, nil, err
+	}
+	resp, err := p.response(req)
+	return p, resp, err
+}
+
+// sendBinding connects and sends the binding SEND without waiting.
+func sendBinding(dial func(ctx context.Context, network, addr string) (net.Conn, error), serverPath []URI, uri URI, body string) (*peer, *Chunk, error) {
+	conn, err := dial(context.Background(), "tcp", serverPath[0].HostPort())
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &peer{t: NewMSRPTransport(conn, uri), uri: uri}
+	p.t.SetRemotePath(serverPath)
+	req := p.t.MakeSendRequest("", []byte(body), 1, 0)
+	if body != "" {
+		req.Headers.Set(HeaderContentType, "text/plain")
+	}
+	return p, req, p.t.WriteChunk(context.Background(), req)
+}
+
+// response reads the response to req.
+func (p *peer) response(req *Chunk) (*Chunk, error) {
+	resp, err := p.t.ReadChunk(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if resp.TransactionID != req.TransactionID {
+		return resp, fmt.Errorf("response to %s, not %s", resp.TransactionID, req.TransactionID)
+	}
+	return resp, nil
+}
+
+func tcpDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+func TestServerManySessions(t *testing.T) {
+	leakcheck.Check(t)
+	const sessions = 1000
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: 20 * time.Second}}
+	defer srv.Close()
+	ctx := context.Background()
+
+	type session struct {
+		local  []URI
+		peer   URI
+		before bool // Complete is called before the peer connects
+	}
+	all := make([]session, sessions)
+	for i := range all {
+		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		all[i] = session{local: path, peer: newPeerURI(), before: i%2 == 0}
+	}
+	port := all[0].local[0].Port
+	for _, s := range all {
+		require.Equal(t, port, s.local[0].Port, "one port for every session")
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*sessions)
+	for _, i := range rand.Perm(sessions) {
+		s := all[i]
+		wg.Go(func() {
+			var complete sync.WaitGroup
+			var tr *MSRPTransport
+			var cerr error
+			startComplete := func() {
+				complete.Go(func() { tr, cerr = srv.Complete(ctx, []URI{s.peer}) })
+			}
+			if s.before {
+				startComplete()
+			}
+			p, req, err := sendBinding(tcpDial, s.local, s.peer, "")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer p.t.Close()
+			if !s.before {
+				time.Sleep(time.Millisecond) // let the connection park first, mostly
+				startComplete()
+			}
+			resp, err := p.response(req)
+			if err != nil || resp.Code != 200 {
+				errs <- fmt.Errorf("session %d: %v %v", i, resp, err)
+				return
+			}
+			complete.Wait()
+			if cerr != nil {
+				errs <- cerr
+				return
+			}
+			defer tr.Close()
+			// The transport is this session's: a chunk from this peer arrives on it.
+			msg := p.t.MakeSendRequest("", []byte(s.peer.SessionID), 1, 0)
+			msg.Headers.Set(HeaderContentType, "text/plain")
+			if err := p.t.WriteChunk(ctx, msg); err != nil {
+				errs <- err
+				return
+			}
+			got, err := tr.ReadChunk(ctx)
+			if err == nil {
+				err = tr.CheckIncomingSENDChunk(got)
+			}
+			if err == nil && string(got.Data) != s.peer.SessionID {
+				err = fmt.Errorf("session %d got another peer's chunk", i)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestServerRefusals(t *testing.T) {
+	leakcheck.Check(t)
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: 500 * time.Millisecond}}
+	defer srv.Close()
+	ctx := context.Background()
+	local, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+
+	codeOf := func(p *peer, resp *Chunk, err error) int {
+		if p != nil {
+			p.t.Close()
+		}
+		require.NoError(t, err)
+		return resp.Code
+	}
+
+	t.Run("unknown To-Path", func(t *testing.T) {
+		other := local[0]
+		other.SessionID = "nobody"
+		assert.Equal(t, 481, codeOf(dialPeer(t, tcpDial, []URI{other}, newPeerURI(), "")))
+	})
+	t.Run("To-Path of two URIs", func(t *testing.T) {
+		two := []URI{local[0], local[0]}
+		assert.Equal(t, 400, codeOf(dialPeer(t, tcpDial, two, newPeerURI(), "")))
+	})
+	t.Run("From-Path that no Complete names", func(t *testing.T) {
+		start := time.Now()
+		assert.Equal(t, 481, codeOf(dialPeer(t, tcpDial, local, newPeerURI(), "")))
+		assert.GreaterOrEqual(t, time.Since(start), 400*time.Millisecond, "refused at the deadline")
+	})
+	t.Run("already bound: 506", func(t *testing.T) {
+		peerURI := newPeerURI()
+		done := make(chan serverResult, 1)
+		go func() {
+			tr, err := srv.Complete(ctx, []URI{peerURI})
+			done <- serverResult{tr, err}
+		}()
+		assert.Equal(t, 200, codeOf(dialPeer(t, tcpDial, local, peerURI, "")))
+		r := <-done
+		require.NoError(t, r.err)
+		defer r.t.Close()
+		assert.Equal(t, 506, codeOf(dialPeer(t, tcpDial, local, peerURI, "")))
+	})
+	t.Run("Cleanup, then connect", func(t *testing.T) {
+		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		require.NoError(t, srv.Cleanup(path[0]))
+		assert.Equal(t, 481, codeOf(dialPeer(t, tcpDial, path, newPeerURI(), "")))
+	})
+	t.Run("Cleanup while the peer waits for its Complete", func(t *testing.T) {
+		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		go func() { time.Sleep(50 * time.Millisecond); srv.Cleanup(path[0]) }()
+		start := time.Now()
+		assert.Equal(t, 481, codeOf(dialPeer(t, tcpDial, path, newPeerURI(), "")))
+		assert.Less(t, time.Since(start), 400*time.Millisecond, "refused at Cleanup, not at the deadline")
+	})
+	t.Run("Complete with no peer times out", func(t *testing.T) {
+		_, err := srv.Complete(ctx, []URI{newPeerURI()})
+		assert.ErrorIs(t, err, ErrBindSessionTimeout)
+	})
+	t.Run("first SEND with a body is delivered and answered once", func(t *testing.T) {
+		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		peerURI := newPeerURI()
+		conn, err := net.Dial("tcp", path[0].HostPort())
+		require.NoError(t, err)
+		p := NewMSRPTransport(conn, peerURI)
+		defer p.Close()
+		p.SetRemotePath(path)
+		first := p.MakeSendRequest("", []byte("hello at once"), 1, 0)
+		first.Headers.Set(HeaderContentType, "text/plain")
+		require.NoError(t, p.WriteChunk(ctx, first))
+		tr, err := srv.Complete(ctx, []URI{peerURI})
+		require.NoError(t, err)
+		defer tr.Close()
+		got, err := tr.ReadChunk(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "hello at once", string(got.Data))
+		require.NoError(t, tr.WriteResponse(ctx, got, 200, ""))
+		resp, err := p.ReadChunk(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, first.TransactionID, resp.TransactionID)
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		_, err = p.ReadChunk(short)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "answered once only")
+	})
+}
+
+func TestServerSilentAndSlowClients(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2855})
+		srv := &MSRPServer{ConnectConfig: ConnectConfig{
+			Listen: func(context.Context, string, string) (net.Listener, error) { return ln, nil },
+		}}
+		path, err := srv.Prepare(context.Background(), URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+
+		silent, err := ln.Dial(context.Background(), "tcp", "")
+		require.NoError(t, err)
+		slow, err := ln.Dial(context.Background(), "tcp", "")
+		require.NoError(t, err)
+		start := time.Now()
+		stop := make(chan struct{})
+		go func() { // one byte a second of a valid chunk, until stopped
+			raw, _ := NewRequest("SEND", path, []URI{newPeerURI()}).Encode(nil)
+			for i := 0; ; i = (i + 1) % len(raw) {
+				if _, err := slow.Write(raw[i : i+1]); err != nil {
+					return
+				}
+				select {
+				case <-time.After(time.Second):
+				case <-stop:
+					return
+				}
+			}
+		}()
+		buf := make([]byte, 100)
+		_, err = silent.Read(buf)
+		assert.Error(t, err, "the silent client is dropped")
+		assert.Equal(t, DefaultTimeout, time.Since(start))
+		_, err = slow.Read(buf)
+		assert.Error(t, err, "the slow client is dropped")
+		assert.LessOrEqual(t, time.Since(start), DefaultTimeout+time.Second)
+		close(stop)
+		require.NoError(t, srv.Close())
+		silent.Close()
+		slow.Close()
+		synctest.Wait()
+	})
+}
+
+func TestServerCloseWhileCompletesWait(t *testing.T) {
+	leakcheck.Check(t)
+	srv := &MSRPServer{}
+	ctx := context.Background()
+	path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	// A connection parked for its Complete, and Completes waiting for peers.
+	conn, err := net.Dial("tcp", path[0].HostPort())
+	require.NoError(t, err)
+	defer conn.Close()
+	parked := NewMSRPTransport(conn, newPeerURI())
+	parked.SetRemotePath(path)
+	require.NoError(t, parked.WriteChunk(ctx, parked.MakeSendRequest("", nil, 1, 0)))
+
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := srv.Complete(ctx, []URI{newPeerURI()})
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, srv.Close())
+	for range 3 {
+		assert.ErrorIs(t, <-errs, ErrServerClosed)
+	}
+	_, err = parked.ReadChunk(ctx)
+	assert.Error(t, err, "the half-bound connection is closed")
+	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	assert.ErrorIs(t, err, ErrServerClosed)
+	_, err = srv.Complete(ctx, []URI{newPeerURI()})
+	assert.ErrorIs(t, err, ErrServerClosed)
+	require.NoError(t, srv.Close(), "twice is fine")
+}
+
+func TestServerTLSAndPlainSideBySide(t *testing.T) {
+	leakcheck.Check(t)
+	serverTLS, clientTLS := tlsConfigs("127.0.0.1")
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{TLSConfig: serverTLS}}
+	defer srv.Close()
+	ctx := context.Background()
+	plainPath, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	tlsPath, err := srv.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
+	require.NoError(t, err)
+	assert.NotEqual(t, plainPath[0].Port, tlsPath[0].Port)
+	assert.Len(t, srv.Addrs(), 2)
+
+	// A second session of each kind shares its kind's port.
+	plain2, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	assert.Equal(t, plainPath[0].Port, plain2[0].Port)
+	explicit, err := srv.Prepare(ctx, URI{Host: "127.0.0.1", Port: tlsPath[0].Port, UseTLS: true})
+	require.NoError(t, err)
+	assert.Equal(t, tlsPath[0].Port, explicit[0].Port)
+	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1", Port: tlsPath[0].Port})
+	assert.ErrorContains(t, err, "already listens for msrps")
+
+	for _, c := range []struct {
+		path []URI
+		dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	}{
+		{plainPath, tcpDial},
+		{tlsPath, (&tlsDialer{cfg: clientTLS}).dial},
+	} {
+		peerURI := newPeerURI()
+		done := make(chan serverResult, 1)
+		go func() {
+			tr, err := srv.Complete(ctx, []URI{peerURI})
+			done <- serverResult{tr, err}
+		}()
+		p, resp, err := dialPeer(t, c.dial, c.path, peerURI, "")
+		require.NoError(t, err)
+		defer p.t.Close()
+		assert.Equal(t, 200, resp.Code)
+		r := <-done
+		require.NoError(t, r.err)
+		defer r.t.Close()
+		exchange(t, p.t, r.t)
+	}
+}
+
+type tlsDialer struct{ cfg *tls.Config }
+
+func (d *tlsDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	cfg := d.cfg.Clone()
+	cfg.ServerName = "127.0.0.1"
+	td := tls.Dialer{Config: cfg}
+	return td.DialContext(ctx, network, addr)
+}
+
+func TestServerSessmatch(t *testing.T) {
+	leakcheck.Check(t)
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{UseSessmatch: true}}
+	defer srv.Close()
+	ctx := context.Background()
+	path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	// The peer's a=path as SDP carried it, rewritten by an ALG...
+	sdpPeer := URI{Host: "203.0.113.9", Port: 40000, SessionID: "peer-sess-1", Transport: "tcp"}
+	// ...and the From-Path the peer really sends.
+	realPeer := URI{Host: "10.1.2.3", Port: 2855, SessionID: "peer-sess-1", Transport: "tcp"}
+	// The peer, too, knows our path only as rewritten.
+	rewritten := path[0]
+	rewritten.Host = "198.51.100.7"
+	done := make(chan serverResult, 1)
+	go func() {
+		tr, err := srv.Complete(ctx, []URI{sdpPeer})
+		done <- serverResult{tr, err}
+	}()
+	conn, err := net.Dial("tcp", path[0].HostPort())
+	require.NoError(t, err)
+	p := NewMSRPTransport(conn, realPeer)
+	defer p.Close()
+	p.SetRemotePath([]URI{rewritten})
+	require.NoError(t, p.Bind(ctx, []URI{rewritten}))
+	r := <-done
+	require.NoError(t, r.err)
+	r.t.Close()
+}
+
+func TestServerPrepareChecks(t *testing.T) {
+	srv := &MSRPServer{}
+	defer srv.Close()
+	ctx := context.Background()
+	_, err := srv.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
+	assert.ErrorContains(t, err, "certificate")
+	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1", SessionID: "fixed"})
+	require.NoError(t, err)
+	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1", SessionID: "fixed"})
+	assert.ErrorContains(t, err, "already expected")
+	_, err = srv.Complete(ctx, nil)
+	assert.Error(t, err)
+	assert.NoError(t, srv.Cleanup(URI{SessionID: "never-prepared"}))
+	var zero MSRPServer
+	assert.NoError(t, zero.Close(), "the zero value closes cleanly")
+	assert.True(t, errors.Is(ErrServerClosed, ErrServerClosed))
+}
+
+// An idle bound session costs little: no goroutine, and a few KiB for both
+// ends (the benchmark BenchmarkIdleSessions holds 10,000).
+func TestServerIdleSessionMemory(t *testing.T) {
+	perSession, goroutines := holdIdleSessions(t, 1000, true)
+	t.Logf("%.0f bytes and %.2f goroutines per idle bound session, both ends", perSession, goroutines)
+	assert.Less(t, perSession, float64(64<<10))
+	assert.Less(t, goroutines, 0.01)
+}
