@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"strings"
 
 	"github.com/go-msrp/msrp"
@@ -160,4 +161,50 @@ func ExampleTransactionError() {
 	// 481 msrp: 481 No Such Session
 	// true
 	// true
+}
+
+// One MSRPServer serves many sessions on one port. Each session is
+// prepared (its path goes in that session's SDP) and completed with the
+// peer's path; the peer may connect before or after Complete.
+func ExampleMSRPServer() {
+	ctx := context.Background()
+	srv := &msrp.MSRPServer{}
+	defer srv.Close()
+
+	for _, text := range []string{"first session", "second session"} {
+		localPath, err := srv.Prepare(ctx, msrp.URI{Host: "127.0.0.1"})
+		if err != nil {
+			log.Fatal(err)
+		}
+
+		// The peer, here a ConnectorDirect in the same program.
+		peer := &msrp.ConnectorDirect{}
+		peerPath, err := peer.Prepare(ctx, msrp.URI{Host: "127.0.0.1"})
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			t, err := peer.Complete(ctx, localPath)
+			if err != nil {
+				log.Fatal(err)
+			}
+			send := t.MakeSendRequest("", []byte(text), 1, 0)
+			send.Headers.Set(msrp.HeaderContentType, "text/plain")
+			t.WriteChunk(ctx, send)
+		}()
+
+		t, err := srv.Complete(ctx, peerPath)
+		if err != nil {
+			log.Fatal(err)
+		}
+		c, err := t.ReadChunk(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("port shared: %v, received %q\n", localPath[0].Port == srv.Addrs()[0].(*net.TCPAddr).Port, c.Data)
+		t.Close()
+	}
+	// Output:
+	// port shared: true, received "first session"
+	// port shared: true, received "second session"
 }

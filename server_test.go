@@ -147,6 +147,37 @@ func TestServerManySessions(t *testing.T) {
 			}
 			if err != nil {
 				errs <- err
+				return
+			}
+			// Mixed in: a second connection for the bound session (506), a
+			// stranger naming no session (481), a Complete whose peer never
+			// comes (its deadline).
+			if i%10 == 0 {
+				dup, resp, err := dialPeer(t, tcpDial, s.local, s.peer, "")
+				if err != nil || resp.Code != 506 {
+					errs <- fmt.Errorf("duplicate of session %d: %v %v", i, resp, err)
+				}
+				if dup != nil {
+					dup.t.Close()
+				}
+			}
+			if i%7 == 0 {
+				unknown := s.local[0]
+				unknown.SessionID = NewSessionID()
+				stranger, resp, err := dialPeer(t, tcpDial, []URI{unknown}, newPeerURI(), "")
+				if err != nil || resp.Code != 481 {
+					errs <- fmt.Errorf("stranger: %v %v", resp, err)
+				}
+				if stranger != nil {
+					stranger.t.Close()
+				}
+			}
+			if i%13 == 0 {
+				late, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				defer cancel()
+				if _, err := srv.Complete(late, []URI{newPeerURI()}); !errors.Is(err, context.DeadlineExceeded) {
+					errs <- fmt.Errorf("late Complete: %v", err)
+				}
 			}
 		})
 	}
