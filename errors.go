@@ -115,6 +115,9 @@ func (e *TransactionError) Error() string {
 // transaction that got no response in time.
 func (e *TransactionError) Timeout() bool { return e.Code == 408 }
 
+// Is makes a 408 match ErrTimeout.
+func (e *TransactionError) Is(target error) bool { return e.Code == 408 && target == ErrTimeout }
+
 // ChunkParseError reports input the Parser could not turn into a valid chunk.
 // Err is one of ErrBadStartLine, ErrLineTooLong, ErrTooManyHeaders,
 // ErrMalformedHeader, ErrChunkTooLarge or ErrTruncatedChunk.
