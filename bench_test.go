@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -418,4 +419,197 @@ func heapInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse + ms.StackInuse
+}
+
+// BenchmarkSessionDeliver sends 100-byte text messages with DeliverChunk
+// from 64 goroutines at once, each waiting for its 200 OK, and reports
+// messages per second. The raw variant does the same exchange of bytes over
+// a bare TCP connection: each request is the encoded SEND, each answer the
+// encoded 200, with fixed lengths and no parsing.
+func BenchmarkSessionDeliver(b *testing.B) {
+	const workers = 64
+	body := bytes.Repeat([]byte("m"), 100)
+	b.Run("msrp", func(b *testing.B) {
+		ta, tb := benchTransportPair(b)
+		a := NewMSRPSession(ta, SessionConfig{KeepaliveInterval: -1})
+		peer := NewMSRPSession(tb, SessionConfig{KeepaliveInterval: -1})
+		defer a.Close()
+		defer peer.Close()
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.SetParallelism(workers / max(1, runtime.GOMAXPROCS(0)))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c := ta.MakeSendRequest("", body, 1, 0)
+				c.Headers.Set(HeaderContentType, "text/plain")
+				if _, err := a.DeliverChunk(ctx, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	})
+	b.Run("raw", func(b *testing.B) {
+		client, server := connPair(b, false)
+		defer client.Close()
+		defer server.Close()
+		tr := NewMSRPTransport(nil, URI{Host: "127.0.0.1", Port: 1, SessionID: "aaaa", Transport: "tcp"})
+		tr.SetRemotePath([]URI{{Host: "127.0.0.1", Port: 2, SessionID: "bbbb", Transport: "tcp"}})
+		req := tr.MakeSendRequest("", body, 1, 0)
+		req.Headers.Set(HeaderContentType, "text/plain")
+		reqWire, _ := req.Encode(nil)
+		resp, _ := NewResponse(req, 200, "")
+		respWire, _ := resp.Encode(nil)
+		go func() { // the peer: read a request, write an answer
+			buf := make([]byte, len(reqWire))
+			for {
+				if _, err := io.ReadFull(server, buf); err != nil {
+					return
+				}
+				if _, err := server.Write(respWire); err != nil {
+					return
+				}
+			}
+		}()
+		// Answers come back in order: each goes to the oldest waiter.
+		var mu sync.Mutex
+		var waiters []chan struct{}
+		go func() {
+			buf := make([]byte, len(respWire))
+			for {
+				if _, err := io.ReadFull(client, buf); err != nil {
+					return
+				}
+				mu.Lock()
+				w := waiters[0]
+				waiters = waiters[1:]
+				mu.Unlock()
+				close(w)
+			}
+		}()
+		b.ReportAllocs()
+		b.SetParallelism(workers / max(1, runtime.GOMAXPROCS(0)))
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				w := make(chan struct{})
+				mu.Lock()
+				waiters = append(waiters, w)
+				_, err := client.Write(reqWire)
+				mu.Unlock()
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-w
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	})
+}
+
+func benchTransportPair(b *testing.B) (*MSRPTransport, *MSRPTransport) {
+	ca, cb := connPair(b, false)
+	aURI := URI{Host: "127.0.0.1", Port: 1, SessionID: "aaaa", Transport: "tcp"}
+	bURI := URI{Host: "127.0.0.1", Port: 2, SessionID: "bbbb", Transport: "tcp"}
+	ta, tb := NewMSRPTransport(ca, aURI), NewMSRPTransport(cb, bURI)
+	ta.SetRemotePath([]URI{bURI})
+	tb.SetRemotePath([]URI{aURI})
+	return ta, tb
+}
+
+// BenchmarkSessionStream streams one 1 GiB message through a session to an
+// io.Writer at the far end, beside raw TCP writes of the same number of
+// bytes read into one buffer, and reports both throughputs, their ratio,
+// and the peak growth of the heap (both ends live in this process) while
+// the message flows.
+func BenchmarkSessionStream(b *testing.B) {
+	const size = 1 << 30
+	for _, chunkSize := range []int{DefaultChunkSize, 64 << 10} {
+		b.Run(fmt.Sprintf("chunk=%dKiB", chunkSize>>10), func(b *testing.B) {
+			b.SetBytes(size)
+			var msrpTime, rawTime time.Duration
+			var peak uint64
+			for b.Loop() {
+				rawTime += rawTransfer(b, size)
+				d, p := sessionTransfer(b, size, chunkSize)
+				msrpTime += d
+				peak = max(peak, p)
+			}
+			b.ReportMetric(float64(b.N)*size/rawTime.Seconds()/1e6, "raw-MB/s")
+			b.ReportMetric(float64(b.N)*size/msrpTime.Seconds()/1e6, "msrp-MB/s")
+			b.ReportMetric(rawTime.Seconds()/msrpTime.Seconds(), "msrp/raw")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
+
+func rawTransfer(b *testing.B, size int64) time.Duration {
+	w, r := connPair(b, false)
+	defer w.Close()
+	defer r.Close()
+	src := make([]byte, 64<<10)
+	start := time.Now()
+	go func() {
+		for sent := int64(0); sent < size; sent += int64(len(src)) {
+			w.Write(src)
+		}
+	}()
+	if _, err := io.CopyBuffer(io.Discard, io.LimitReader(r, size), make([]byte, 64<<10)); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func sessionTransfer(b *testing.B, size int64, chunkSize int) (time.Duration, uint64) {
+	ta, tb := benchTransportPair(b)
+	done := make(chan *IncomingMessage, 1)
+	a := NewMSRPSession(ta, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{ChunkSize: chunkSize}})
+	peer := NewMSRPSession(tb, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{
+		OnMessage:     func(m *IncomingMessage) { done <- m },
+		MessageWriter: func(*IncomingMessage) io.Writer { return io.Discard },
+	}})
+	defer a.Close()
+	defer peer.Close()
+	base := heapInUse()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { // sample the heap while the message flows
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+				peak.Store(ms.HeapInuse - base)
+			}
+		}
+	}()
+	start := time.Now()
+	m, err := a.SendMessage(io.LimitReader(zeroReader{}, size), size, "application/octet-stream", MessageOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Wait(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if got := <-done; got.Err != nil {
+		b.Fatal(got.Err)
+	}
+	d := time.Since(start)
+	close(stop)
+	<-sampled
+	return d, peak.Load()
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

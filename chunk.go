@@ -3,7 +3,6 @@ package msrp
 import (
 	"bytes"
 	"fmt"
-	"mime"
 	"strconv"
 	"strings"
 )
@@ -153,16 +152,13 @@ func NewResponse(req *Chunk, code int, comment string) (*Chunk, error) {
 	if !req.IsRequest() {
 		return nil, fmt.Errorf("%w: cannot respond to a response", ErrInvalidChunk)
 	}
-	to, err := req.FromPath()
+	to, err := responsePath(req, HeaderFromPath, req.Method != MethodSEND)
 	if err != nil {
 		return nil, err
 	}
-	from, err := req.ToPath()
+	from, err := responsePath(req, HeaderToPath, false)
 	if err != nil {
 		return nil, err
-	}
-	if req.Method == MethodSEND {
-		to = to[:1]
 	}
 	if comment == "" {
 		comment = StatusText(code)
@@ -171,12 +167,44 @@ func NewResponse(req *Chunk, code int, comment string) (*Chunk, error) {
 		TransactionID: req.TransactionID,
 		Code:          code,
 		Comment:       comment,
-		Headers: Header{
-			{HeaderToPath, FormatPath(to)},
-			{HeaderFromPath, FormatPath(from[:1])},
-		},
-		ContFlag: FlagEnd,
+		Headers:       Header{{HeaderToPath, to}, {HeaderFromPath, from}},
+		ContFlag:      FlagEnd,
 	}, nil
+}
+
+// responsePath returns the request's path header, whole or its first URI,
+// as text for a response. Text that reads as MSRP URIs is taken as it
+// stands; anything else is parsed, so that a bad path is an error.
+func responsePath(req *Chunk, name string, whole bool) (string, error) {
+	v, ok := req.Headers.Lookup(name)
+	if !ok {
+		return "", missingHeader(name)
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+	if looksLikeMSRPURI(first) && validText(v) {
+		if whole {
+			return v, nil
+		}
+		return first, nil
+	}
+	path, err := ParsePath(v)
+	if err != nil {
+		return "", invalidHeader(name, v, err.Error())
+	}
+	if whole {
+		return FormatPath(path), nil
+	}
+	return path[0].String(), nil
+}
+
+// looksLikeMSRPURI is a cheap test for the common case: a scheme and a
+// transport, no spaces.
+func looksLikeMSRPURI(s string) bool {
+	_, ok := cutPrefixFold(s, "msrp://")
+	if !ok {
+		_, ok = cutPrefixFold(s, "msrps://")
+	}
+	return ok && strings.IndexByte(s, ';') > 0
 }
 
 // IsRequest reports whether the chunk is a request.
@@ -636,11 +664,52 @@ func (c *Chunk) ContentType() (string, error) {
 	if !ok {
 		return "", missingHeader(HeaderContentType)
 	}
-	mt, _, err := mime.ParseMediaType(v)
-	if err != nil || !strings.Contains(mt, "/") {
+	if !validMediaType(v) {
 		return "", invalidHeader(HeaderContentType, v, "not a media type")
 	}
 	return v, nil
+}
+
+// validMediaType checks type "/" subtype *( ";" name "=" value ) with
+// tokens and quoted strings (RFC 2045 §5.1), allowing spaces around the
+// separators, without allocating.
+func validMediaType(v string) bool {
+	mt, params, _ := strings.Cut(v, ";")
+	typ, sub, ok := strings.Cut(strings.TrimSpace(mt), "/")
+	if !ok || !isMIMEToken(typ) || !isMIMEToken(sub) {
+		return false
+	}
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		name, value, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !isMIMEToken(strings.TrimSpace(name)) {
+			return false
+		}
+		value = strings.TrimSpace(value)
+		if strings.HasPrefix(value, `"`) {
+			if len(value) < 2 || !strings.HasSuffix(value, `"`) || !validText(value) {
+				return false
+			}
+		} else if !isMIMEToken(value) {
+			return false
+		}
+	}
+	return true
+}
+
+// isMIMEToken: token of RFC 2045: printable ASCII but space and tspecials.
+func isMIMEToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Expires decodes the Expires header (seconds, RFC 4976 §5).

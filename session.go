@@ -115,6 +115,7 @@ type MSRPSession struct {
 
 	lastActivity atomic.Int64 // unix nanoseconds of the last read or write
 	incoming     incomingMessages
+	wbuf         []byte // the writer's encoding buffer
 
 	wg        sync.WaitGroup
 	done      chan struct{}
@@ -366,8 +367,8 @@ func (s *MSRPSession) makeReport(c *Chunk, code int, comment string) (*Chunk, er
 func (s *MSRPSession) writer() {
 	defer s.advanceState(StateClosing)
 	for {
-		item := s.nextItem()
-		if item == nil {
+		items := s.nextItems()
+		if len(items) == 0 {
 			select {
 			case <-s.wake:
 				continue
@@ -385,33 +386,57 @@ func (s *MSRPSession) writer() {
 				return
 			}
 		}
-		if err := s.write(item); err != nil {
+		if err := s.write(items); err != nil {
 			s.end(err)
 			return
 		}
 	}
 }
 
-// nextItem takes the next chunk to write: single chunks first, then the
-// next chunk of a message, taking messages in turn so that none starves
-// the others.
-func (s *MSRPSession) nextItem() *outItem {
+// Writer batching: chunks queued together go out in one write, up to these
+// bounds; a chunk with a large body goes alone, written from where it lies.
+const (
+	maxBatchChunks = 64
+	maxBatchBytes  = 64 << 10
+)
+
+// nextItems takes the next chunks to write: single chunks first, then the
+// next chunk of each message in turn, so that none starves the others.
+func (s *MSRPSession) nextItems() []*outItem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.queue) > 0 {
-		item := s.queue[0]
+	var items []*outItem
+	size := 0
+	fits := func(it *outItem) bool {
+		large := len(it.c.Data) > inlineBodyMax
+		return len(items) == 0 || (!large && len(items) < maxBatchChunks && size+len(it.c.Data) <= maxBatchBytes)
+	}
+	for len(s.queue) > 0 && fits(s.queue[0]) {
+		it := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
-		return item
-	}
-	for range s.messages {
-		m := s.messages[0]
-		s.messages = append(s.messages[1:], m)
-		if item := m.nextChunkLocked(); item != nil {
-			return item
+		items = append(items, it)
+		size += len(it.c.Data) + 256
+		if len(it.c.Data) > inlineBodyMax {
+			return items
 		}
 	}
-	return nil
+	for tries := len(s.messages); tries > 0 && len(s.messages) > 0 && size < maxBatchBytes && len(items) < maxBatchChunks; tries-- {
+		m := s.messages[0]
+		s.messages = append(s.messages[1:], m)
+		if s.cfg.chunkSize() > inlineBodyMax && len(items) > 0 {
+			break // its chunk would go alone
+		}
+		if it := m.nextChunkLocked(); it != nil {
+			items = append(items, it)
+			size += len(it.c.Data) + 256
+			if len(it.c.Data) > inlineBodyMax {
+				break
+			}
+			tries = len(s.messages) + 1 // another round: each may have more ready
+		}
+	}
+	return items
 }
 
 // idleQueue reports whether nothing is left to write.
@@ -421,55 +446,108 @@ func (s *MSRPSession) idleQueue() bool {
 	return len(s.queue) == 0 && len(s.messages) == 0
 }
 
-// write writes one chunk and starts its transaction: a request whose
-// Failure-Report is "yes" waits for the peer's response; with "partial" or
-// "no" the peer sends no 200, so success is reported as soon as the chunk
-// is written; a REPORT is done once written.
-func (s *MSRPSession) write(item *outItem) error {
-	c := item.c
-	wantsOutcome := c.IsRequest() && (item.onResponse != nil || item.msg != nil)
-	awaitResponse := wantsOutcome && c.Method != MethodREPORT && c.ResponseWanted(200)
-	var tx *transaction
-	if awaitResponse {
-		tx = &transaction{item: item}
-		s.mu.Lock()
-		s.pending[c.TransactionID] = tx
-		s.mu.Unlock()
+// write writes chunks, in one write when they are small, and starts their
+// transactions: a request whose Failure-Report is "yes" waits for the
+// peer's response; with "partial" or "no" the peer sends no 200, so
+// success is reported as soon as the chunk is written; a REPORT is done
+// once written. A chunk that cannot be encoded fails alone.
+func (s *MSRPSession) write(items []*outItem) error {
+	buf := s.wbuf[:0]
+	ok := items[:0:0]
+	chunks := make([]*Chunk, 0, len(items))
+	single := len(items) == 1 && len(items[0].c.Data) > inlineBodyMax
+	for _, it := range items {
+		if single {
+			break
+		}
+		b, err := it.c.appendHead(buf)
+		if err != nil {
+			s.settle(it, nil, err)
+			continue
+		}
+		buf = it.c.appendTail(append(b, it.c.Data...))
+		ok, chunks = append(ok, it), append(chunks, it.c)
 	}
-	if err := s.t.WriteChunk(s.ctx, c); err != nil {
-		s.mu.Lock()
-		delete(s.pending, c.TransactionID)
-		s.mu.Unlock()
+	if single {
+		ok, chunks = items, []*Chunk{items[0].c}
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	for _, it := range ok {
+		if s.awaitsResponse(it) {
+			s.pending[it.c.TransactionID] = &transaction{item: it}
+		}
+	}
+	s.mu.Unlock()
+
+	var err error
+	if single {
+		err = s.t.WriteChunk(s.ctx, chunks[0])
 		if errors.Is(err, ErrInvalidChunk) || errors.Is(err, ErrBodyContainsEndLine) {
-			if wantsOutcome {
-				s.complete(item, nil, err) // refused before any byte was written
-			}
+			s.forget(chunks[0].TransactionID)
+			s.settle(ok[0], nil, err) // refused before any byte was written
 			return nil
 		}
-		if wantsOutcome {
-			s.complete(item, nil, s.closedError(err))
+	} else {
+		err = s.t.writeEncoded(buf, chunks)
+	}
+	if cap(buf) <= 4*maxBatchBytes {
+		s.wbuf = buf
+	}
+	if err != nil {
+		s.mu.Lock()
+		for _, it := range ok {
+			delete(s.pending, it.c.TransactionID)
+		}
+		s.mu.Unlock()
+		for _, it := range ok {
+			s.settle(it, nil, s.closedError(err))
 		}
 		return err
 	}
 	s.touch()
-	if item.msg != nil {
-		item.msg.written(item)
+	for _, it := range ok {
+		s.written(it)
+	}
+	return nil
+}
+
+// awaitsResponse tells whether the item's outcome is the peer's response.
+func (s *MSRPSession) awaitsResponse(it *outItem) bool {
+	c := it.c
+	return c.IsRequest() && c.Method != MethodREPORT && (it.onResponse != nil || it.msg != nil) && c.ResponseWanted(200)
+}
+
+// written starts the transaction of a chunk just written.
+func (s *MSRPSession) written(it *outItem) {
+	c := it.c
+	if it.msg != nil {
+		it.msg.written(it)
 	}
 	switch {
-	case awaitResponse:
+	case s.awaitsResponse(it):
 		s.mu.Lock()
-		if _, still := s.pending[c.TransactionID]; still { // the response may have come already
+		if tx, still := s.pending[c.TransactionID]; still { // the response may have come already
 			tid := c.TransactionID
 			tx.timer = time.AfterFunc(s.cfg.responseTimeout(), func() { s.timeout(tid) })
 		}
 		s.mu.Unlock()
-	case wantsOutcome && c.Method == MethodREPORT:
-		s.complete(item, nil, nil)
-	case wantsOutcome:
+	case !c.IsRequest() || (it.onResponse == nil && it.msg == nil):
+	case c.Method == MethodREPORT:
+		s.complete(it, nil, nil)
+	default:
 		resp, err := NewResponse(c, 200, "")
-		s.complete(item, resp, err)
+		s.complete(it, resp, err)
 	}
-	return nil
+}
+
+// settle reports an outcome for an item that wants one.
+func (s *MSRPSession) settle(it *outItem, resp *Chunk, err error) {
+	if it.c.IsRequest() && (it.onResponse != nil || it.msg != nil) {
+		s.complete(it, resp, err)
+	}
 }
 
 // complete delivers a transaction's outcome, outside any lock.
@@ -499,7 +577,7 @@ func (s *MSRPSession) timeout(tid string) {
 
 func (s *MSRPSession) reader() {
 	for {
-		c, err := s.t.ReadChunk(s.ctx)
+		c, err := s.t.readChunk(s.ctx, false) // Close unblocks it by closing the transport
 		if err != nil {
 			var pe *ChunkParseError
 			if errors.As(err, &pe) {
@@ -543,12 +621,9 @@ func (s *MSRPSession) respond(req *Chunk, code int, comment string) {
 	if !req.ResponseWanted(code) {
 		return
 	}
-	if _, err := req.ToPath(); err != nil {
-		return // no path to answer along
-	}
 	resp, err := NewResponse(req, code, comment)
 	if err != nil {
-		return
+		return // no path to answer along
 	}
 	s.mu.Lock()
 	s.queue = append(s.queue, &outItem{c: resp})

@@ -58,8 +58,10 @@ type MSRPTransport struct {
 
 	pathMu     sync.RWMutex
 	localURI   URI
-	localPath  []URI // relays between us and the peer, from Use-Path
-	remotePath []URI // the peer's full a=path
+	localPath  []URI  // relays between us and the peer, from Use-Path
+	remotePath []URI  // the peer's full a=path
+	toPath     string // To-Path of our requests, and From-Path we expect: localPath + remotePath
+	fromPath   string // From-Path of our requests, and To-Path we expect: localURI
 
 	closeOnce sync.Once
 	closeErr  error
@@ -68,7 +70,16 @@ type MSRPTransport struct {
 // NewMSRPTransport wraps a connection. localURI is the last URI of our
 // a=path. Set Logger and UseSessmatch before the first read or write.
 func NewMSRPTransport(conn net.Conn, localURI URI) *MSRPTransport {
-	return &MSRPTransport{conn: conn, localURI: localURI}
+	t := &MSRPTransport{conn: conn, localURI: localURI}
+	t.formatPaths()
+	return t
+}
+
+// formatPaths caches the path headers of our requests. Called with pathMu
+// held for writing, or before the transport is shared.
+func (t *MSRPTransport) formatPaths() {
+	t.toPath = FormatPath(append(slices.Clone(t.localPath), t.remotePath...))
+	t.fromPath = FormatPath([]URI{t.localURI})
 }
 
 // SetLimits sets the parser's limits (see Parser); zero keeps a default.
@@ -112,6 +123,7 @@ func (t *MSRPTransport) SetLocalPath(relays []URI) {
 	t.pathMu.Lock()
 	defer t.pathMu.Unlock()
 	t.localPath = slices.Clone(relays)
+	t.formatPaths()
 }
 
 // SetRemotePath sets the peer's full path, its a=path from SDP.
@@ -119,6 +131,7 @@ func (t *MSRPTransport) SetRemotePath(fullRemotePath []URI) {
 	t.pathMu.Lock()
 	defer t.pathMu.Unlock()
 	t.remotePath = slices.Clone(fullRemotePath)
+	t.formatPaths()
 }
 
 // FullLocalPath returns the relays and our URI: what goes in our a=path.
@@ -141,10 +154,13 @@ func (t *MSRPTransport) FullRemotePath() []URI {
 // our relays followed by the peer's path, and From-Path set to our URI.
 func (t *MSRPTransport) MakeRequest(method string) *Chunk {
 	t.pathMu.RLock()
-	to := append(slices.Clone(t.localPath), t.remotePath...)
-	from := []URI{t.localURI}
+	to, from := t.toPath, t.fromPath
 	t.pathMu.RUnlock()
-	return NewRequest(method, to, from)
+	c := &Chunk{TransactionID: NewTransactionID(), Method: method, ContFlag: FlagEnd}
+	c.Headers = make(Header, 2, 6)
+	c.Headers[0] = HeaderField{HeaderToPath, to}
+	c.Headers[1] = HeaderField{HeaderFromPath, from}
+	return c
 }
 
 // MakeSendRequest returns a SEND carrying data as bytes start..start+len-1
@@ -196,6 +212,15 @@ func (t *MSRPTransport) MakeSendRequest(messageID string, data []byte, start, to
 // UseSessmatch only the session ids of our URI and of the peer's URI are
 // compared (RFC 6714).
 func (t *MSRPTransport) CheckIncomingSENDChunk(c *Chunk) error {
+	if !t.UseSessmatch {
+		// Fast path: the peer wrote the paths exactly as we would.
+		t.pathMu.RLock()
+		same := c.Headers.Get(HeaderToPath) == t.fromPath && c.Headers.Get(HeaderFromPath) == t.toPath
+		t.pathMu.RUnlock()
+		if same && t.toPath != "" {
+			return nil
+		}
+	}
 	to, err := c.ToPath()
 	if err != nil {
 		return &TransactionError{Code: 400, Comment: err.Error()}
@@ -237,6 +262,13 @@ func (t *MSRPTransport) CheckIncomingSENDChunk(c *Chunk) error {
 // was cut short; after that, and after any other read error, every call
 // returns the same error.
 func (t *MSRPTransport) ReadChunk(ctx context.Context) (*Chunk, error) {
+	return t.readChunk(ctx, true)
+}
+
+// readChunk is ReadChunk; with watch false, ctx's cancellation is not
+// watched: the session, whose reader ends only when the transport closes,
+// saves the cost.
+func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, error) {
 	t.readMu.Lock()
 	defer t.readMu.Unlock()
 	if len(t.unread) > 0 {
@@ -250,8 +282,10 @@ func (t *MSRPTransport) ReadChunk(ctx context.Context) (*Chunk, error) {
 	if t.readErr != nil {
 		return nil, t.readErr
 	}
-	stop := watchDeadline(ctx, t.conn.SetReadDeadline)
-	defer stop()
+	if watch {
+		stop := watchDeadline(ctx, t.conn.SetReadDeadline)
+		defer stop()
+	}
 	for {
 		if len(t.pending) > 0 {
 			c, n, err := t.parser.Feed(t.pending)
@@ -336,6 +370,9 @@ func (t *MSRPTransport) ReleaseChunk(c *Chunk) {
 }
 
 func (t *MSRPTransport) logIllegal(err error) {
+	if err == nil {
+		return
+	}
 	var pe *ChunkParseError
 	if errors.As(err, &pe) {
 		t.Logger.ReceivedIllegalData(pe.Data, err, t)
@@ -393,6 +430,27 @@ func (t *MSRPTransport) WriteChunk(ctx context.Context, c *Chunk) error {
 		return t.writeErr
 	}
 	t.Logger.SentChunk(c, t)
+	return nil
+}
+
+// writeEncoded writes chunks already encoded, in order, in buf, in one
+// write and without watching a context: its caller (the session) unblocks
+// a stuck write by closing the transport. A failure is sticky, as in
+// WriteChunk.
+func (t *MSRPTransport) writeEncoded(buf []byte, chunks []*Chunk) error {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	if t.writeErr != nil {
+		return t.writeErr
+	}
+	if _, err := t.conn.Write(buf); err != nil {
+		t.writeErr = fmt.Errorf("msrp: write: %w", err)
+		t.Close()
+		return t.writeErr
+	}
+	for _, c := range chunks {
+		t.Logger.SentChunk(c, t)
+	}
 	return nil
 }
 
