@@ -424,7 +424,7 @@ func (s *MSRPSession) nextItems() []*outItem {
 	for tries := len(s.messages); tries > 0 && len(s.messages) > 0 && size < maxBatchBytes && len(items) < maxBatchChunks; tries-- {
 		m := s.messages[0]
 		s.messages = append(s.messages[1:], m)
-		if s.cfg.chunkSize() > inlineBodyMax && len(items) > 0 {
+		if s.chunkSize() > inlineBodyMax && len(items) > 0 {
 			break // its chunk would go alone
 		}
 		if it := m.nextChunkLocked(); it != nil {

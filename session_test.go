@@ -496,7 +496,8 @@ func TestContainsMIMEType(t *testing.T) {
 func TestSessionMessages(t *testing.T) {
 	leakcheck.Check(t)
 	rec := newRecorder()
-	a, _ := sessionPair(t, SessionConfig{}, SessionConfig{MessageConfig: MessageConfig{OnMessage: rec.onMessage}})
+	a, _ := sessionPair(t, SessionConfig{MessageConfig: MessageConfig{ChunkSize: DefaultChunkSize}},
+		SessionConfig{MessageConfig: MessageConfig{OnMessage: rec.onMessage}})
 	body := bytes.Repeat([]byte("0123456789abcdef"), 10000) // 160,000 bytes: 20 chunks of 8 KiB
 	var progress []int64
 	m, err := a.SendMessage(bytes.NewReader(body), int64(len(body)), "application/octet-stream",
@@ -653,6 +654,30 @@ func TestSessionChatOvertakesTransfer(t *testing.T) {
 		i++
 	}
 	before := i
-	assert.Less(t, before, 64<<20/DefaultChunkSize, "the chat did not wait for the whole transfer")
+	assert.Less(t, before, 64<<20/DefaultDirectChunkSize, "the chat did not wait for the whole transfer")
 	t.Logf("%d chunks of the transfer arrived before the chat message, which went out while %d were", before, len(order))
+}
+
+// Message chunks are sized for relays when one is on the path, larger on
+// a direct connection, and as configured when ChunkSize is set.
+func TestSessionChunkSize(t *testing.T) {
+	relay := URI{UseTLS: true, Host: "relay.example.com", Port: 2855, SessionID: "r1", Transport: "tcp"}
+	peer := URI{Host: "10.0.0.2", Port: 2855, SessionID: "p1", Transport: "tcp"}
+	for _, tc := range []struct {
+		name        string
+		local, path []URI
+		configured  int
+		want        int
+	}{
+		{"direct", nil, []URI{peer}, 0, DefaultDirectChunkSize},
+		{"our relay", []URI{relay}, []URI{peer}, 0, DefaultChunkSize},
+		{"their relay", nil, []URI{relay, peer}, 0, DefaultChunkSize},
+		{"configured", nil, []URI{peer}, 1000, 1000},
+	} {
+		tr := NewMSRPTransport(nil, URI{Host: "10.0.0.1", SessionID: "me"})
+		tr.SetLocalPath(tc.local)
+		tr.SetRemotePath(tc.path)
+		s := &MSRPSession{t: tr, cfg: SessionConfig{MessageConfig: MessageConfig{ChunkSize: tc.configured}}}
+		assert.Equal(t, tc.want, s.chunkSize(), tc.name)
+	}
 }
