@@ -49,6 +49,13 @@ func (r *recorder) poke() {
 	}
 }
 
+// snapshot returns copies of what was recorded so far.
+func (r *recorder) snapshot() ([]*Chunk, []*IncomingMessage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Chunk(nil), r.chunks...), append([]*IncomingMessage(nil), r.messages...)
+}
+
 // waitFor waits until cond holds over what was recorded.
 func (r *recorder) waitFor(t *testing.T, what string, cond func(chunks []*Chunk, msgs []*IncomingMessage) bool) {
 	t.Helper()
@@ -100,7 +107,8 @@ func TestSessionExchange(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.Code)
 	rb.waitFor(t, "B to get the chunk", func(cs []*Chunk, _ []*IncomingMessage) bool { return len(cs) == 1 })
-	assert.Equal(t, "hello B", string(rb.chunks[0].Data))
+	bChunks, _ := rb.snapshot()
+	assert.Equal(t, "hello B", string(bChunks[0].Data))
 
 	resp, err = b.DeliverChunk(ctx, textSend(b.Transport(), "hello A"))
 	require.NoError(t, err)
@@ -191,7 +199,8 @@ func TestSessionIncomingRules(t *testing.T) {
 
 	rec.waitFor(t, "the accepted chunks and the REPORT", func(cs []*Chunk, _ []*IncomingMessage) bool { return len(cs) >= 5 })
 	var methods []string
-	for _, c := range rec.chunks {
+	chunks, _ := rec.snapshot()
+	for _, c := range chunks {
 		methods = append(methods, c.Method)
 	}
 	assert.Equal(t, []string{"SEND", "SEND", "SEND", "SEND", "SEND", "SEND", "REPORT"}, methods,
@@ -247,7 +256,8 @@ func TestSessionNickname(t *testing.T) {
 	nick.Headers.Set(HeaderUseNickname, `"Alice"`)
 	require.NoError(t, peer.WriteChunk(context.Background(), nick))
 	rec.waitFor(t, "the NICKNAME", func(cs []*Chunk, _ []*IncomingMessage) bool { return len(cs) == 1 })
-	require.NoError(t, s.Respond(rec.chunks[0], 425, ""))
+	nicks, _ := rec.snapshot()
+	require.NoError(t, s.Respond(nicks[0], 425, ""))
 	resp := peerRead(t, peer)
 	assert.Equal(t, 425, resp.Code)
 	assert.Equal(t, nick.TransactionID, resp.TransactionID)
@@ -352,8 +362,9 @@ func TestMsrplibBug10And11LocalSuccess(t *testing.T) {
 					require.NoError(t, err)
 					require.NoError(t, peer.WriteChunk(context.Background(), neg))
 					synctest.Wait()
-					require.Len(t, rec.chunks, 1)
-					assert.Equal(t, 415, rec.chunks[0].Code)
+					chunks, _ := rec.snapshot()
+					require.Len(t, chunks, 1)
+					assert.Equal(t, 415, chunks[0].Code)
 				}
 			})
 		})
@@ -465,7 +476,8 @@ func TestSessionShutdownFlushes(t *testing.T) {
 	}
 	require.NoError(t, a.Shutdown(context.Background()))
 	answered.Wait()
-	assert.Len(t, rec.chunks, 50, "everything queued went out and was answered")
+	chunks, _ := rec.snapshot()
+	assert.Len(t, chunks, 50, "everything queued went out and was answered")
 }
 
 func TestSessionCloseFailsQueued(t *testing.T) {
@@ -505,7 +517,8 @@ func TestSessionMessages(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Wait(context.Background()))
 	rec.waitFor(t, "the message", func(_ []*Chunk, ms []*IncomingMessage) bool { return len(ms) == 1 })
-	got := rec.messages[0]
+	_, msgs := rec.snapshot()
+	got := msgs[0]
 	require.NoError(t, got.Err)
 	assert.Equal(t, m.ID, got.MessageID)
 	assert.Equal(t, "application/octet-stream", got.ContentType)
@@ -519,8 +532,9 @@ func TestSessionMessages(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Wait(context.Background()))
 	rec.waitFor(t, "the second message", func(_ []*Chunk, ms []*IncomingMessage) bool { return len(ms) == 2 })
-	assert.Equal(t, body[:20000], rec.messages[1].Data)
-	assert.Equal(t, Unknown, rec.messages[1].Size)
+	_, msgs = rec.snapshot()
+	assert.Equal(t, body[:20000], msgs[1].Data)
+	assert.Equal(t, Unknown, msgs[1].Size)
 }
 
 // Chunks arriving in any order, with gaps, overlaps, duplicates, a "*" total,
@@ -550,7 +564,8 @@ func TestSessionReassembly(t *testing.T) {
 	send("msg-abort", "", 8, 100, '#')
 	rec.waitFor(t, "three messages", func(_ []*Chunk, ms []*IncomingMessage) bool { return len(ms) == 3 })
 	byID := map[string]*IncomingMessage{}
-	for _, m := range rec.messages {
+	_, msgs := rec.snapshot()
+	for _, m := range msgs {
 		byID[m.MessageID] = m
 	}
 	assert.Equal(t, "abcdefghijklmnop", string(byID["msg-reverse"].Data))
@@ -573,7 +588,8 @@ func TestSession413StopsTheMessage(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, 413, te.Code)
 	rec.waitFor(t, "the refused message", func(_ []*Chunk, ms []*IncomingMessage) bool { return len(ms) == 1 })
-	require.ErrorAs(t, rec.messages[0].Err, &te)
+	_, msgs := rec.snapshot()
+	require.ErrorAs(t, msgs[0].Err, &te)
 	assert.Equal(t, 413, te.Code)
 	assert.Equal(t, StateConnected, a.State())
 
@@ -602,8 +618,9 @@ func TestSessionStreams100MiB(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Wait(context.Background()))
 	rec.waitFor(t, "the message", func(_ []*Chunk, ms []*IncomingMessage) bool { return len(ms) == 1 })
-	require.NoError(t, rec.messages[0].Err)
-	assert.Nil(t, rec.messages[0].Data, "streamed, not kept")
+	_, msgs := rec.snapshot()
+	require.NoError(t, msgs[0].Err)
+	assert.Nil(t, msgs[0].Data, "streamed, not kept")
 	assert.Equal(t, src.Sum(nil), h.Sum(nil))
 }
 
