@@ -705,6 +705,7 @@ func (s *MSRPSession) handleSend(c *Chunk) {
 	ended, err := s.incoming.add(c) // reassembly may refuse the chunk (413)
 	if err != nil {
 		s.respondError(c, err)
+		s.failureReport(c, ended, err)
 		s.messageEnded(ended)
 		return
 	}
@@ -724,6 +725,30 @@ func (s *MSRPSession) handleSend(c *Chunk) {
 	if s.cfg.OnIncoming == nil && s.cfg.OnMessage != nil && !s.incoming.holds(c) {
 		s.t.ReleaseChunk(c) // its bytes are stored; nobody else has the chunk
 	}
+}
+
+// failureReport tells the sender that a message failed after some of it had
+// been accepted with 200 (RFC 4975 §7.1.2): a REPORT with the failure's
+// code covering the bytes accepted, when Failure-Report is yes or partial.
+func (s *MSRPSession) failureReport(c *Chunk, m *IncomingMessage, err error) {
+	var te *TransactionError
+	if m == nil || m.Received == 0 || !errors.As(err, &te) {
+		return
+	}
+	if fr, _ := c.FailureReport(); fr == FailureReportNo {
+		return
+	}
+	first := c.Clone()
+	first.Data = nil
+	r, rerr := s.makeReport(first, te.Code, te.Comment)
+	if rerr != nil {
+		return
+	}
+	r.Headers.Set(HeaderByteRange, ByteRange{Start: 1, End: m.Received, Total: m.Size}.String())
+	s.mu.Lock()
+	s.queue = append(s.queue, &outItem{c: r})
+	s.mu.Unlock()
+	s.signal()
 }
 
 func (s *MSRPSession) messageEnded(m *IncomingMessage) {

@@ -600,6 +600,30 @@ func TestSession413StopsTheMessage(t *testing.T) {
 	assert.ErrorIs(t, m.Wait(context.Background()), ErrMessageAborted)
 }
 
+// A message refused after part of it was accepted brings a failure REPORT
+// for the accepted part (RFC 4975 §7.1.2).
+func TestSessionFailureReportAfterAcceptance(t *testing.T) {
+	_, peer := sessionAndPeer(t, SessionConfig{MessageConfig: MessageConfig{
+		OnMessage: func(*IncomingMessage) {}, MaxMessageSize: 10,
+	}})
+	first := peer.MakeSendRequest("m1234567", []byte("12345678"), 1, Unknown)
+	first.Headers.Set(HeaderContentType, "text/plain")
+	assert.Equal(t, 200, peerSendExpect(t, peer, first).Code)
+	second := peer.MakeSendRequest("m1234567", []byte("9abcdefg"), 9, Unknown)
+	second.Headers.Set(HeaderContentType, "text/plain")
+	require.NoError(t, peer.WriteChunk(context.Background(), second))
+	resp := peerRead(t, peer)
+	assert.Equal(t, 413, resp.Code)
+	report := peerRead(t, peer)
+	assert.Equal(t, MethodREPORT, report.Method)
+	assert.Equal(t, "m1234567", report.Headers.Get(HeaderMessageID))
+	assert.Equal(t, "000 413 Message too large", report.Headers.Get(HeaderStatus))
+	assert.Equal(t, "1-8/*", report.Headers.Get(HeaderByteRange))
+	third := peer.MakeSendRequest("m1234567", []byte("h"), 17, Unknown)
+	third.Headers.Set(HeaderContentType, "text/plain")
+	assert.Equal(t, 413, peerSendExpect(t, peer, third).Code, "later chunks of the refused message too")
+}
+
 // A 100 MiB message streams to an io.Writer at the far end and its SHA-256
 // matches.
 func TestSessionStreams100MiB(t *testing.T) {
