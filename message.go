@@ -68,7 +68,6 @@ type MessageConfig struct {
 	MaxIncomingMessages int
 }
 
-func (c *MessageConfig) chunkSize() int { return orDefault(c.ChunkSize, DefaultChunkSize) }
 func (c *MessageConfig) window() int    { return orDefault(c.Window, DefaultWindow) }
 func (c *MessageConfig) maxIncoming() int {
 	return orDefault(c.MaxIncomingMessages, DefaultMaxIncomingMessages)
