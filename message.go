@@ -68,7 +68,7 @@ type MessageConfig struct {
 	MaxIncomingMessages int
 }
 
-func (c *MessageConfig) window() int    { return orDefault(c.Window, DefaultWindow) }
+func (c *MessageConfig) window() int { return orDefault(c.Window, DefaultWindow) }
 func (c *MessageConfig) maxIncoming() int {
 	return orDefault(c.MaxIncomingMessages, DefaultMaxIncomingMessages)
 }
