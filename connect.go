@@ -164,25 +164,25 @@ func expired(ctx context.Context) bool {
 	return ok && !time.Now().Before(d)
 }
 
-// GetConnector returns the connector for the active side of a session:
-// a *ConnectorDirect when relay is nil. msrplib's get_connector.
-func GetConnector(relay *MSRPRelaySettings, cfg ConnectConfig) (Connector, error) {
-	if relay != nil {
-		return nil, errRelayUnsupported
+// GetConnector returns the connector for the active side of a session: a
+// *ConnectorDirect when relay is nil, else a *ConnectorRelay using it.
+// msrplib's get_connector.
+func GetConnector(relay *MSRPRelaySettings, cfg ConnectConfig) Connector {
+	if relay == nil {
+		return &ConnectorDirect{ConnectConfig: cfg}
 	}
-	return &ConnectorDirect{ConnectConfig: cfg}, nil
+	return &ConnectorRelay{ConnectConfig: cfg, Relay: *relay}
 }
 
-// GetAcceptor returns the connector for the passive side of a session:
-// an *AcceptorDirect when relay is nil. msrplib's get_acceptor.
-func GetAcceptor(relay *MSRPRelaySettings, cfg ConnectConfig) (Connector, error) {
-	if relay != nil {
-		return nil, errRelayUnsupported
+// GetAcceptor returns the connector for the passive side of a session: an
+// *AcceptorDirect when relay is nil, else an *AcceptorRelay using it.
+// msrplib's get_acceptor.
+func GetAcceptor(relay *MSRPRelaySettings, cfg ConnectConfig) Connector {
+	if relay == nil {
+		return &AcceptorDirect{ConnectConfig: cfg}
 	}
-	return &AcceptorDirect{ConnectConfig: cfg}, nil
+	return &AcceptorRelay{ConnectConfig: cfg, Relay: *relay}
 }
-
-var errRelayUnsupported = errors.New("msrp: connecting through a relay is not implemented yet (ConnectorRelay, AcceptorRelay)")
 
 // completeLocalURI fills in what a local URI may leave out: a host (the
 // first non-loopback IPv4 address of this machine, else 127.0.0.1), a

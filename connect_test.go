@@ -562,16 +562,15 @@ func TestPrepareChecks(t *testing.T) {
 	_, err = c.Prepare(ctx, URI{})
 	assert.ErrorIs(t, err, errCleanedUp)
 
-	conn, err := GetConnector(nil, ConnectConfig{UseSessmatch: true})
-	require.NoError(t, err)
+	conn := GetConnector(nil, ConnectConfig{UseSessmatch: true})
 	assert.True(t, conn.(*ConnectorDirect).UseSessmatch)
-	acc, err := GetAcceptor(nil, ConnectConfig{})
-	require.NoError(t, err)
-	assert.IsType(t, &AcceptorDirect{}, acc)
-	_, err = GetConnector(&MSRPRelaySettings{Domain: "example.com"}, ConnectConfig{})
-	assert.ErrorContains(t, err, "relay")
-	_, err = GetAcceptor(&MSRPRelaySettings{Domain: "example.com"}, ConnectConfig{})
-	assert.ErrorContains(t, err, "relay")
+	assert.IsType(t, &AcceptorDirect{}, GetAcceptor(nil, ConnectConfig{}))
+	relay := &MSRPRelaySettings{Domain: "example.com", Username: "u", Password: "p"}
+	rconn := GetConnector(relay, ConnectConfig{UseSessmatch: true})
+	require.IsType(t, &ConnectorRelay{}, rconn)
+	assert.Equal(t, "example.com", rconn.(*ConnectorRelay).Relay.Domain)
+	assert.True(t, rconn.(*ConnectorRelay).UseSessmatch)
+	assert.IsType(t, &AcceptorRelay{}, GetAcceptor(relay, ConnectConfig{}))
 }
 
 func TestConcurrentWriters(t *testing.T) {

@@ -2,6 +2,13 @@ module github.com/go-msrp/msrp
 
 go 1.25.0
 
-require github.com/stretchr/testify v1.12.1
+require (
+	github.com/miekg/dns v1.1.73
+	github.com/stretchr/testify v1.12.1
+)
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require (
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/net v0.57.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)

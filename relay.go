@@ -1,8 +1,21 @@
 package msrp
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-msrp/msrp/internal/digest"
+	"github.com/miekg/dns"
 )
 
 // MSRPRelaySettings names an RFC 4976 relay and the credentials to
@@ -13,7 +26,7 @@ import (
 // unless DisableTLS is set: msrplib's default, and relays such as msrprelay
 // refuse plain TCP.
 //
-// Printing the settings (String, or a slog attribute) never shows the
+// Printing the settings (String, %#v, or a slog attribute) never shows the
 // password.
 type MSRPRelaySettings struct {
 	Domain     string      // the relay's domain: digest realm, SRV name, AUTH URI host
@@ -23,6 +36,10 @@ type MSRPRelaySettings struct {
 	Port       int         // relay port; 0: from SRV, else DefaultPort
 	DisableTLS bool        // use msrp:// and TCP instead of msrps:// and TLS
 	TLSConfig  *tls.Config // client TLS settings; never modified
+	// Expires asks the relay for a reservation of this many seconds (the
+	// AUTH Expires header); 0 lets the relay choose. A relay that finds it
+	// out of bounds answers 423, and the request is repeated with its bound.
+	Expires int
 }
 
 // URI returns the relay URI that AUTH requests are sent to and that digest
@@ -52,4 +69,502 @@ func (r *MSRPRelaySettings) GoString() string { return r.String() }
 // LogValue keeps the password out of structured logs.
 func (r *MSRPRelaySettings) LogValue() slog.Value {
 	return slog.StringValue(r.String())
+}
+
+// ---- Finding the relay ----------------------------------------------------------------
+
+// SRVResolver looks up DNS SRV records. *net.Resolver implements it (the
+// system resolver, net.DefaultResolver, is the default); DNSResolver asks a
+// given server.
+type SRVResolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (cname string, addrs []*net.SRV, err error)
+}
+
+// DNSResolver is an SRVResolver that asks one DNS server directly, with
+// github.com/miekg/dns: for a relay domain served by a DNS server other
+// than the system's. Records come back in RFC 2782 order.
+type DNSResolver struct {
+	Server  string        // "host:port" of the DNS server
+	Net     string        // "udp" (the zero value) or "tcp"
+	Timeout time.Duration // per query; 0: 5 s
+}
+
+// LookupSRV queries _service._proto.name.
+func (r *DNSResolver) LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	qname := "_" + service + "._" + proto + "." + dns.Fqdn(name)
+	m := new(dns.Msg)
+	m.SetQuestion(qname, dns.TypeSRV)
+	c := &dns.Client{Net: r.Net, Timeout: r.Timeout}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	in, _, err := c.ExchangeContext(ctx, m, r.Server)
+	if err != nil {
+		return "", nil, &net.DNSError{Err: err.Error(), Name: qname, Server: r.Server, IsTimeout: isTimeout(err)}
+	}
+	if in.Rcode != dns.RcodeSuccess {
+		return "", nil, &net.DNSError{Err: dns.RcodeToString[in.Rcode], Name: qname, Server: r.Server, IsNotFound: in.Rcode == dns.RcodeNameError}
+	}
+	var addrs []*net.SRV
+	for _, rr := range in.Answer {
+		if srv, ok := rr.(*dns.SRV); ok {
+			addrs = append(addrs, &net.SRV{Target: srv.Target, Port: srv.Port, Priority: srv.Priority, Weight: srv.Weight})
+		}
+	}
+	return qname, orderSRV(addrs), nil
+}
+
+// orderSRV sorts records by priority and, within a priority, picks them in
+// a random order weighted by their weights (RFC 2782).
+func orderSRV(addrs []*net.SRV) []*net.SRV {
+	slices.SortStableFunc(addrs, func(a, b *net.SRV) int { return int(a.Priority) - int(b.Priority) })
+	out := make([]*net.SRV, 0, len(addrs))
+	for i := 0; i < len(addrs); {
+		j := i
+		for j < len(addrs) && addrs[j].Priority == addrs[i].Priority {
+			j++
+		}
+		group := slices.Clone(addrs[i:j])
+		for len(group) > 0 {
+			total := 0
+			for _, a := range group {
+				total += int(a.Weight)
+			}
+			pick := 0
+			if total > 0 {
+				r := rand.IntN(total + 1)
+				for sum := 0; pick < len(group); pick++ {
+					sum += int(group[pick].Weight)
+					if sum >= r && (group[pick].Weight > 0 || r == 0) {
+						break
+					}
+				}
+				pick = min(pick, len(group)-1)
+			}
+			out = append(out, group[pick])
+			group = slices.Delete(group, pick, pick+1)
+		}
+		i = j
+	}
+	return out
+}
+
+// relayAddrs lists the addresses to try for the relay, in order.
+func relayAddrs(ctx context.Context, r *MSRPRelaySettings, resolver SRVResolver, log *Logger) []string {
+	port := r.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	if r.Host != "" {
+		return []string{net.JoinHostPort(r.Host, strconv.Itoa(port))}
+	}
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	service := "msrps"
+	if r.DisableTLS {
+		service = "msrp"
+	}
+	_, records, err := resolver.LookupSRV(ctx, service, "tcp", r.Domain)
+	if err != nil || len(records) == 0 {
+		log.Event("no SRV records for the relay; using the domain", "domain", r.Domain, "error", fmt.Sprint(err))
+		return []string{net.JoinHostPort(r.Domain, strconv.Itoa(port))}
+	}
+	addrs := make([]string, 0, len(records))
+	for _, rec := range records {
+		addrs = append(addrs, net.JoinHostPort(strings.TrimSuffix(rec.Target, "."), strconv.Itoa(int(rec.Port))))
+	}
+	return addrs
+}
+
+// ---- AUTH (RFC 4976 §5) --------------------------------------------------------------------
+
+// deliverFunc sends a request and returns its response: on a bare
+// transport before a session exists, then through the session.
+type deliverFunc func(ctx context.Context, c *Chunk) (*Chunk, error)
+
+// relayAuth holds a reservation at a relay and renews it.
+type relayAuth struct {
+	settings MSRPRelaySettings
+	local    URI
+	timeout  time.Duration // per AUTH response
+	log      *Logger
+
+	mu      sync.Mutex
+	usePath []URI
+	expires time.Duration // 0: the relay did not say
+	at      time.Time
+}
+
+// maxAuthRounds bounds the AUTH requests of one reservation: a challenge,
+// a stale nonce, and interval corrections.
+const maxAuthRounds = 5
+
+// authenticate reserves a session at the relay (RFC 4976 §5): AUTH, answer
+// a 401 challenge with digest credentials, repeat with the relay's bound
+// after a 423, and keep the Use-Path and Expires of the 200.
+func (ra *relayAuth) authenticate(ctx context.Context, deliver deliverFunc) error {
+	expires := ra.settings.Expires
+	var answer *digest.Answer
+	for round := 0; round < maxAuthRounds; round++ {
+		req := ra.request(expires, answer)
+		rctx, cancel := context.WithTimeoutCause(ctx, ra.timeout, ErrAuthTimeout)
+		resp, err := deliver(rctx, req)
+		timedOut := expired(rctx) && !expired(ctx) // by the clock: see stageError
+		cancel()
+		var te *TransactionError
+		switch {
+		case timedOut || (errors.As(err, &te) && te.Code == 408 && resp == nil):
+			return fmt.Errorf("%w: %w", ErrAuthTimeout, &TransactionError{Code: 408, Comment: "No response to AUTH request"})
+		case resp == nil && err != nil:
+			return err
+		}
+		switch resp.Code {
+		case 200:
+			return ra.accept(resp, answer)
+		case 401:
+			ch, err := challengeOf(resp)
+			if err != nil {
+				return err
+			}
+			if answer != nil && !ch.Stale {
+				return &TransactionError{Code: 401, Comment: resp.Comment} // wrong credentials
+			}
+			a, err := digest.Respond(ch, digest.Credentials{
+				Username: ra.settings.Username, Password: ra.settings.Password,
+				Method: MethodAUTH, URI: ra.settings.URI().String(),
+			})
+			if err != nil {
+				return err
+			}
+			answer = &a
+		case 423:
+			bound, err := resp.MinExpires()
+			if errors.Is(err, ErrHeaderMissing) {
+				bound, err = resp.MaxExpires()
+			}
+			if err != nil {
+				return &TransactionError{Code: 423, Comment: "Interval out of bounds, and no bound given: " + err.Error()}
+			}
+			expires = bound
+			if answer != nil {
+				next := answer.Next()
+				answer = &next
+			}
+		default:
+			return &TransactionError{Code: resp.Code, Comment: resp.Comment}
+		}
+	}
+	return errors.New("msrp: relay authentication did not settle")
+}
+
+// request builds an AUTH to the relay URI, with credentials if any.
+func (ra *relayAuth) request(expires int, answer *digest.Answer) *Chunk {
+	c := NewRequest(MethodAUTH, []URI{ra.settings.URI()}, []URI{ra.local})
+	if expires > 0 {
+		c.Headers.Add(HeaderExpires, strconv.Itoa(expires))
+	}
+	if answer != nil {
+		c.Headers.Add(HeaderAuthorization, answer.Header())
+	}
+	return c
+}
+
+func challengeOf(resp *Chunk) (digest.Challenge, error) {
+	p, err := resp.WWWAuthenticate()
+	if err != nil {
+		return digest.Challenge{}, fmt.Errorf("msrp: relay's 401: %w", err)
+	}
+	var ch digest.Challenge
+	ch.Realm, _ = p.Get("realm")
+	ch.Nonce, _ = p.Get("nonce")
+	ch.Opaque, _ = p.Get("opaque")
+	ch.Algorithm, _ = p.Get("algorithm")
+	if qop, ok := p.Get("qop"); ok {
+		ch.QOP = strings.Split(qop, ",")
+	}
+	stale, _ := p.Get("stale")
+	ch.Stale = strings.EqualFold(stale, "true")
+	if ch.Nonce == "" {
+		return ch, fmt.Errorf("msrp: relay's 401: %w", invalidHeader(HeaderWWWAuthenticate, resp.Headers.Get(HeaderWWWAuthenticate), "no nonce"))
+	}
+	return ch, nil
+}
+
+// accept takes a 200 to AUTH: Use-Path is required; Expires is kept for
+// renewal; Authentication-Info, when present, must prove the relay knows
+// the password.
+func (ra *relayAuth) accept(resp *Chunk, answer *digest.Answer) error {
+	usePath, err := resp.UsePath()
+	if err != nil {
+		return fmt.Errorf("msrp: relay's 200 to AUTH: %w", err)
+	}
+	if answer != nil {
+		if info, err := resp.AuthenticationInfo(); err == nil {
+			if rsp, ok := info.Get("rspauth"); ok && !answer.CheckRspauth(rsp) {
+				return errors.New("msrp: relay's Authentication-Info rspauth does not match: it does not know the password")
+			}
+		} else if !errors.Is(err, ErrHeaderMissing) {
+			return fmt.Errorf("msrp: relay's 200 to AUTH: %w", err)
+		}
+	}
+	var expires time.Duration
+	if n, err := resp.Expires(); err == nil {
+		expires = time.Duration(n) * time.Second
+	}
+	ra.mu.Lock()
+	ra.usePath, ra.expires, ra.at = usePath, expires, time.Now()
+	ra.mu.Unlock()
+	ra.log.Event("reserved session at relay", "relay", ra.settings.String(), "use-path", FormatPath(usePath), "expires", expires.String())
+	return nil
+}
+
+// renewIn says when to renew the reservation: at four fifths of its life,
+// and no later than a minute before it ends. Zero means never.
+func (ra *relayAuth) renewIn() time.Duration {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if ra.expires <= 0 {
+		return 0
+	}
+	left := ra.expires - time.Since(ra.at)
+	return max(min(left*4/5, left-time.Minute), time.Second)
+}
+
+// maintain renews the reservation for as long as the session runs; the
+// session starts it (see MSRPTransport.maintain).
+func (ra *relayAuth) maintain(ctx context.Context, deliver deliverFunc) {
+	for {
+		wait := ra.renewIn()
+		if wait == 0 {
+			return
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+		if err := ra.authenticate(ctx, deliver); err != nil && ctx.Err() == nil {
+			ra.log.Event("renewing the relay reservation failed", "relay", ra.settings.String(), "error", err.Error())
+			select { // try again shortly, while the reservation lasts
+			case <-time.After(min(30*time.Second, max(ra.renewIn(), time.Second))):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// deliverOnTransport sends a request on a transport no session runs on yet
+// and waits for its response, skipping anything else.
+func deliverOnTransport(t *MSRPTransport) deliverFunc {
+	return func(ctx context.Context, c *Chunk) (*Chunk, error) {
+		if err := t.WriteChunk(ctx, c); err != nil {
+			return nil, err
+		}
+		for {
+			resp, err := t.ReadChunk(ctx)
+			if err != nil {
+				var pe *ChunkParseError
+				if errors.As(err, &pe) {
+					continue
+				}
+				return nil, err
+			}
+			if !resp.IsRequest() && resp.TransactionID == c.TransactionID {
+				return resp, nil
+			}
+		}
+	}
+}
+
+// ---- ConnectorRelay and AcceptorRelay --------------------------------------------------------
+
+// ConnectorRelay is the active side of a session through an RFC 4976 relay:
+// Prepare connects to the relay and authenticates, Complete binds by
+// sending an empty SEND through it. msrplib's RelayConnection in 'active'
+// mode (ConnectorRelay in its older API).
+type ConnectorRelay struct {
+	ConnectConfig
+	Relay    MSRPRelaySettings
+	Resolver SRVResolver // nil: the system resolver
+
+	rc relayConnection
+}
+
+// AcceptorRelay is the passive side of a session through an RFC 4976
+// relay: Prepare connects to the relay and authenticates, Complete waits for
+// the peer's first SEND on that connection. msrplib's RelayConnection in
+// 'passive' mode (AcceptorRelay in its older API).
+type AcceptorRelay struct {
+	ConnectConfig
+	Relay    MSRPRelaySettings
+	Resolver SRVResolver // nil: the system resolver
+
+	rc relayConnection
+}
+
+// Prepare connects to the relay (TLS unless Relay.DisableTLS) within
+// ConnectTimeout, authenticates, and returns the full local path for SDP
+// a=path: the relay's Use-Path and our URI. Timeouts are
+// ErrRelayConnectTimeout, and ErrAuthTimeout (also a 408) when the relay
+// does not answer AUTH; a relay that refuses is a *TransactionError with its
+// code (401 for wrong credentials, 403, ...).
+func (c *ConnectorRelay) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
+	return c.rc.prepare(ctx, &c.ConnectConfig, &c.Relay, c.Resolver, localURI)
+}
+
+// Complete binds the session through the relay: To-Path is the Use-Path
+// followed by the peer's path. It returns the transport; a session started
+// on it renews the relay reservation before it expires.
+func (c *ConnectorRelay) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
+	return c.rc.complete(ctx, &c.ConnectConfig, fullRemotePath, true)
+}
+
+// Cleanup closes the relay connection unless Complete handed it out. It is
+// safe to call more than once.
+func (c *ConnectorRelay) Cleanup() error { return c.rc.cleanup() }
+
+// Prepare is as for ConnectorRelay.
+func (a *AcceptorRelay) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
+	return a.rc.prepare(ctx, &a.ConnectConfig, &a.Relay, a.Resolver, localURI)
+}
+
+// Complete waits on the relay connection for the peer's first SEND, whose
+// From-Path must be the Use-Path followed by the peer's path, and returns
+// the bound transport.
+func (a *AcceptorRelay) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
+	return a.rc.complete(ctx, &a.ConnectConfig, fullRemotePath, false)
+}
+
+// Cleanup closes the relay connection unless Complete handed it out.
+func (a *AcceptorRelay) Cleanup() error { return a.rc.cleanup() }
+
+// relayConnection is what ConnectorRelay and AcceptorRelay share.
+type relayConnection struct {
+	mu      sync.Mutex
+	t       *MSRPTransport
+	handed  bool
+	cleaned bool
+}
+
+func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, relay *MSRPRelaySettings, resolver SRVResolver, localURI URI) ([]URI, error) {
+	rc.mu.Lock()
+	switch {
+	case rc.cleaned:
+		rc.mu.Unlock()
+		return nil, errCleanedUp
+	case rc.t != nil:
+		rc.mu.Unlock()
+		return nil, errors.New("msrp: relay connection already prepared")
+	}
+	rc.mu.Unlock()
+
+	stage, stop := withStage(ctx, cfg.connectTimeout(), ErrRelayConnectTimeout)
+	defer stop()
+	conn, err := dialRelay(stage, cfg, relay, resolver)
+	if err != nil {
+		return nil, stageError(ctx, stage, ErrRelayConnectTimeout, err)
+	}
+	local := completeLocalURI(localURI)
+	if local.Port == 0 {
+		if tcp, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+			local.Port = tcp.Port // as msrplib: the relay connection's own port
+		}
+	}
+	t := cfg.newTransport(conn, local)
+	ra := &relayAuth{settings: *relay, local: local, timeout: DefaultTimeout, log: cfg.Logger}
+	if err := ra.authenticate(stage, deliverOnTransport(t)); err != nil {
+		cfg.Logger.Event("could not reserve a session at the relay", "relay", relay.String(), "error", err.Error())
+		t.Close()
+		if errors.Is(err, ErrAuthTimeout) {
+			return nil, err
+		}
+		return nil, stageError(ctx, stage, ErrRelayConnectTimeout, err)
+	}
+	t.SetLocalPath(ra.usePath)
+	t.maintain = ra.maintain
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.cleaned {
+		t.Close()
+		return nil, errCleanedUp
+	}
+	rc.t = t
+	return t.FullLocalPath(), nil
+}
+
+// dialRelay connects to the first relay address that answers.
+func dialRelay(ctx context.Context, cfg *ConnectConfig, relay *MSRPRelaySettings, resolver SRVResolver) (net.Conn, error) {
+	var errs []error
+	for _, addr := range relayAddrs(ctx, relay, resolver, cfg.Logger) {
+		cfg.Logger.Event("connecting to relay", "addr", addr)
+		conn, err := cfg.dial(ctx, addr)
+		if err == nil && !relay.DisableTLS {
+			host, _, _ := net.SplitHostPort(addr)
+			tlsCfg := cloneTLS(relay.TLSConfig)
+			if tlsCfg.ServerName == "" {
+				tlsCfg.ServerName = host
+			}
+			tc := tls.Client(conn, tlsCfg)
+			if err = tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+			} else {
+				conn = tc
+			}
+		}
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("msrp: cannot connect to relay: %w", errors.Join(errs...))
+}
+
+func (rc *relayConnection) complete(ctx context.Context, cfg *ConnectConfig, fullRemotePath []URI, active bool) (*MSRPTransport, error) {
+	if len(fullRemotePath) == 0 {
+		return nil, errors.New("msrp: empty remote path")
+	}
+	rc.mu.Lock()
+	t := rc.t
+	switch {
+	case rc.cleaned:
+		rc.mu.Unlock()
+		return nil, errCleanedUp
+	case t == nil:
+		rc.mu.Unlock()
+		return nil, errors.New("msrp: Complete called before Prepare")
+	case rc.handed:
+		rc.mu.Unlock()
+		return nil, errors.New("msrp: Complete already called")
+	}
+	rc.handed = true
+	rc.mu.Unlock()
+
+	stage, stop := withStage(ctx, cfg.bindTimeout(), ErrBindSessionTimeout)
+	defer stop()
+	var err error
+	if active {
+		err = t.Bind(stage, fullRemotePath)
+	} else {
+		err = t.AcceptBinding(stage, fullRemotePath)
+	}
+	if err != nil {
+		t.Close()
+		return nil, stageError(ctx, stage, ErrBindSessionTimeout, err)
+	}
+	return t, nil
+}
+
+func (rc *relayConnection) cleanup() error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.cleaned = true
+	if rc.t != nil && !rc.handed {
+		return rc.t.Close()
+	}
+	return nil
 }

@@ -160,6 +160,9 @@ func NewMSRPSession(t *MSRPTransport, cfg SessionConfig) *MSRPSession {
 	if cfg.KeepaliveInterval >= 0 {
 		s.wg.Go(s.keepalive)
 	}
+	if t.maintain != nil {
+		s.wg.Go(func() { t.maintain(s.ctx, s.DeliverChunk) })
+	}
 	go func() {
 		s.wg.Wait()
 		s.setState(StateDone)

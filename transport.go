@@ -65,6 +65,11 @@ type MSRPTransport struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// maintain, when set by the code that set the transport up, keeps it in
+	// service while a session runs on it (renewing a relay reservation).
+	// The session runs it on a goroutine of its own, with its DeliverChunk.
+	maintain func(ctx context.Context, deliver deliverFunc)
 }
 
 // NewMSRPTransport wraps a connection. localURI is the last URI of our
