@@ -43,7 +43,11 @@ type MessageConfig struct {
 	// on a direct connection.
 	ChunkSize int
 	// Window is how many chunks of one message SendMessage lets await a
-	// response; 0 means DefaultWindow.
+	// response; 0 means DefaultWindow on a direct connection and 1 when a
+	// relay is on the path: Kamailio 5.6's relay answers chunks that reach
+	// it back to back with 200 and then loses those that do not fit its
+	// 16 KiB read buffer (seen in the interop tests), so through a relay the
+	// session sends a message's next chunk once the last is answered.
 	Window int
 
 	// OnMessage, when set, turns on reassembly: chunks are put together by
@@ -68,7 +72,6 @@ type MessageConfig struct {
 	MaxIncomingMessages int
 }
 
-func (c *MessageConfig) window() int { return orDefault(c.Window, DefaultWindow) }
 func (c *MessageConfig) maxIncoming() int {
 	return orDefault(c.MaxIncomingMessages, DefaultMaxIncomingMessages)
 }
@@ -145,7 +148,7 @@ func (s *MSRPSession) SendMessage(r io.Reader, size int64, contentType string, o
 	}
 	// Read ahead enough to keep the writer batching, within 1 MiB.
 	chunkSize := s.chunkSize()
-	ahead := min(max(2, (1<<20)/chunkSize), s.cfg.window())
+	ahead := min(max(2, (1<<20)/chunkSize), s.window())
 	m := &OutgoingMessage{
 		ID: opts.MessageID, Size: size, s: s, contentType: contentType, opts: opts,
 		pieces: make(chan piece, ahead), free: make(chan []byte, ahead+2), done: make(chan struct{}),
@@ -165,16 +168,32 @@ func (s *MSRPSession) SendMessage(r io.Reader, size int64, contentType string, o
 
 // chunkSize is the body size of message chunks on this session.
 func (s *MSRPSession) chunkSize() int {
-	if s.cfg.ChunkSize > 0 {
+	switch {
+	case s.cfg.ChunkSize > 0:
 		return s.cfg.ChunkSize
-	}
-	s.t.pathMu.RLock()
-	relayed := len(s.t.localPath) > 0 || len(s.t.remotePath) > 1
-	s.t.pathMu.RUnlock()
-	if relayed {
+	case s.relayed():
 		return DefaultChunkSize
 	}
 	return DefaultDirectChunkSize
+}
+
+// window is how many chunks of a message may await their response.
+func (s *MSRPSession) window() int {
+	switch {
+	case s.cfg.Window > 0:
+		return s.cfg.Window
+	case s.relayed():
+		return 1
+	}
+	return DefaultWindow
+}
+
+// relayed reports whether a relay is on the path: ours (Use-Path) or the
+// peer's (before its URI in its a=path).
+func (s *MSRPSession) relayed() bool {
+	s.t.pathMu.RLock()
+	defer s.t.pathMu.RUnlock()
+	return len(s.t.localPath) > 0 || len(s.t.remotePath) > 1
 }
 
 // read splits r into pieces for the writer, reading ahead.
@@ -227,7 +246,7 @@ func (m *OutgoingMessage) nextChunkLocked() *outItem {
 	if m.abort {
 		return m.finalLocked(nil, FlagAborted)
 	}
-	if m.inFlight >= m.s.cfg.window() {
+	if m.inFlight >= m.s.window() {
 		return nil
 	}
 	var p piece

@@ -700,7 +700,8 @@ func TestSessionChatOvertakesTransfer(t *testing.T) {
 }
 
 // Message chunks are sized for relays when one is on the path, larger on
-// a direct connection, and as configured when ChunkSize is set.
+// a direct connection, and as configured when ChunkSize is set; through a
+// relay a message has one chunk in flight at a time.
 func TestSessionChunkSize(t *testing.T) {
 	relay := URI{UseTLS: true, Host: "relay.example.com", Port: 2855, SessionID: "r1", Transport: "tcp"}
 	peer := URI{Host: "10.0.0.2", Port: 2855, SessionID: "p1", Transport: "tcp"}
@@ -720,5 +721,10 @@ func TestSessionChunkSize(t *testing.T) {
 		tr.SetRemotePath(tc.path)
 		s := &MSRPSession{t: tr, cfg: SessionConfig{MessageConfig: MessageConfig{ChunkSize: tc.configured}}}
 		assert.Equal(t, tc.want, s.chunkSize(), tc.name)
+		wantWindow := DefaultWindow
+		if tc.want == DefaultChunkSize {
+			wantWindow = 1 // through a relay: one chunk at a time, as Kamailio needs
+		}
+		assert.Equal(t, wantWindow, s.window(), tc.name)
 	}
 }
