@@ -458,6 +458,20 @@ func TestFirstSendWithBody(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "answered once only")
 }
 
+func TestSelfSignedCertificate(t *testing.T) {
+	cert, err := SelfSignedCertificate("127.0.0.1", "peer.example.com")
+	require.NoError(t, err)
+	require.NotNil(t, cert.Leaf)
+	assert.Equal(t, "127.0.0.1", cert.Leaf.IPAddresses[0].String())
+	assert.Equal(t, []string{"peer.example.com"}, cert.Leaf.DNSNames)
+	assert.True(t, cert.Leaf.NotAfter.After(time.Now().AddDate(0, 11, 0)))
+	fp, err := CertificateFingerprint(cert.Certificate[0], "sha-256")
+	require.NoError(t, err)
+	verify, err := VerifyFingerprint(fp)
+	require.NoError(t, err)
+	assert.NoError(t, verify(tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}))
+}
+
 func TestFingerprint(t *testing.T) {
 	cert, _ := testcert.New("127.0.0.1")
 	other, _ := testcert.New("127.0.0.1")

@@ -1,0 +1,44 @@
+// Package msrp implements MSRP, the Message Session Relay Protocol (RFC
+// 4975), and its relay extension (RFC 4976): the protocol SIP clients use to
+// carry chat messages and files. It is a port of AG Projects' Python
+// msrplib, with the same names where msrplib has them.
+//
+// # How a session is set up
+//
+// MSRP runs over a TCP or TLS connection that a SIP offer/answer sets up.
+// Each side describes itself in SDP with an a=path attribute: one or more
+// msrp:// or msrps:// URIs, the last being its own (the ones before are
+// relays). The lifecycle, on both sides:
+//
+//  1. Prepare: a connector (ConnectorDirect, AcceptorDirect, ConnectorRelay,
+//     AcceptorRelay, or an MSRPServer for many sessions on one port)
+//     returns the full local path; FormatPath turns it into the a=path value.
+//  2. The paths travel over SIP; ParsePath reads the peer's a=path.
+//  3. Complete: the active side connects and binds the session with an
+//     empty SEND, the passive side waits for it; both get a bound
+//     MSRPTransport.
+//  4. NewMSRPSession runs the session: SendChunk, DeliverChunk, SendMessage
+//     for messages of any size, incoming chunks and reassembled messages
+//     through callbacks.
+//  5. Shutdown(ctx) ends it gracefully, Close at once; Cleanup releases a
+//     connector whose Complete was never called or failed.
+//
+// # Layers
+//
+// URI, Chunk and the error types are plain values. Parser turns bytes into
+// chunks without doing I/O. MSRPTransport reads and writes chunks on one
+// connection and checks paths. The connectors and MSRPServer obtain bound
+// transports. MSRPSession runs the protocol on one: transactions with
+// timeouts, responses, REPORTs, keepalive, chunking and reassembly.
+//
+// # Conventions
+//
+// Configuration is plain struct fields whose zero values work, with
+// msrplib's defaults (30 s timeouts, 60 s keepalive, TLS certificate
+// verification on). Every call that can block takes a context.Context
+// first. Timeouts match ErrTimeout and context.DeadlineExceeded with
+// errors.Is; MSRP status codes come as *TransactionError; bad input as
+// *ChunkParseError or *HeaderError. Nothing is logged unless a Logger with
+// an slog.Logger is given, and credentials never are. Callbacks run on the
+// session's goroutines and must not block.
+package msrp

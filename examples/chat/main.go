@@ -1,0 +1,330 @@
+// Command chat is the msrp package's demo: two MSRP endpoints in one
+// program talk over a real loopback connection, as two SIP clients would
+// once their SDP offer and answer have been exchanged.
+//
+// Bob runs an MSRPServer, the way a chat backend or a softphone serves many
+// sessions on one port. Alice connects to him with a ConnectorDirect, or
+// through an RFC 4976 relay. They exchange a few chat messages both ways,
+// then Alice sends Bob a file of a few MiB, in chunks, with a progress
+// display, and Bob checks its SHA-256.
+//
+//	go run ./examples/chat                 # TCP over 127.0.0.1
+//	go run ./examples/chat -tls            # msrps; certificates checked by SDP-style fingerprints
+//	go run ./examples/chat -relay msrp://alice:pw@127.0.0.1:2855   # Alice through a relay
+//	go run ./examples/chat -log            # with the MSRP traffic log on stderr
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-msrp/msrp"
+)
+
+func main() {
+	useTLS := flag.Bool("tls", false, "use msrps, with self-signed certificates checked by fingerprint")
+	relayURL := flag.String("relay", "", "send Alice through this RFC 4976 relay, as msrp[s]://user:password@host:port")
+	size := flag.Int("size", 4<<20, "size in bytes of the file Alice sends")
+	logTraffic := flag.Bool("log", false, "write the MSRP traffic log to stderr")
+	flag.Parse()
+	if flag.NArg() > 0 || *size < 0 {
+		fmt.Fprintln(os.Stderr, "usage: chat [-tls] [-relay msrp[s]://user:password@host:port] [-size N] [-log]")
+		os.Exit(2)
+	}
+	var relay *msrp.MSRPRelaySettings
+	if *relayURL != "" {
+		var err error
+		if relay, err = parseRelay(*relayURL); err != nil {
+			fmt.Fprintln(os.Stderr, "chat:", err)
+			os.Exit(2)
+		}
+	}
+	if err := run(os.Stdout, *useTLS, relay, *size, *logTraffic); err != nil {
+		fmt.Fprintln(os.Stderr, "chat:", err)
+		os.Exit(1)
+	}
+}
+
+// parseRelay reads msrp[s]://user:password@host[:port] into relay settings.
+func parseRelay(s string) (*msrp.MSRPRelaySettings, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "msrp" && u.Scheme != "msrps") || u.Hostname() == "" || u.User == nil {
+		return nil, fmt.Errorf("relay %q: want msrp[s]://user:password@host[:port]", s)
+	}
+	password, _ := u.User.Password()
+	r := &msrp.MSRPRelaySettings{
+		Domain: u.Hostname(), Host: u.Hostname(), Username: u.User.Username(), Password: password,
+		DisableTLS: u.Scheme == "msrp",
+	}
+	if p := u.Port(); p != "" {
+		if r.Port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("relay %q: bad port", s)
+		}
+	}
+	return r, nil
+}
+
+// peer is one side of the chat.
+type peer struct {
+	name     string
+	session  *msrp.MSRPSession
+	received chan string // chat lines
+	file     chan fileResult
+}
+
+type fileResult struct {
+	size int64
+	sum  []byte
+	err  error
+}
+
+func run(out io.Writer, useTLS bool, relay *msrp.MSRPRelaySettings, size int, logTraffic bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var bobCfg, aliceCfg msrp.ConnectConfig
+	if logTraffic {
+		h := slog.NewTextHandler(os.Stderr, nil)
+		bobCfg.Logger = &msrp.Logger{Slog: slog.New(h), Prefix: "[bob] ", LogTraffic: true}
+		aliceCfg.Logger = &msrp.Logger{Slog: slog.New(h), Prefix: "[alice] ", LogTraffic: true}
+	}
+	if useTLS {
+		if err := fingerprintTLS(out, &bobCfg, &aliceCfg); err != nil {
+			return err
+		}
+	}
+
+	// Bob's server, and the session he expects. Its path goes in his SDP.
+	server := &msrp.MSRPServer{ConnectConfig: bobCfg}
+	defer server.Close()
+	bobPath, err := server.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: useTLS})
+	if err != nil {
+		return err
+	}
+	// Alice's side: direct, or through the relay.
+	connector := msrp.GetConnector(relay, aliceCfg)
+	defer connector.Cleanup()
+	alicePath, err := connector.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: useTLS})
+	if err != nil {
+		return fmt.Errorf("alice could not prepare: %w", err)
+	}
+	fmt.Fprintf(out, "alice's SDP: a=path:%s\n", msrp.FormatPath(alicePath))
+	fmt.Fprintf(out, "bob's SDP:   a=path:%s\n", msrp.FormatPath(bobPath))
+
+	// Offer and answer done: Alice connects, Bob's server hands him the session.
+	type result struct {
+		t   *msrp.MSRPTransport
+		err error
+	}
+	bobDone := make(chan result, 1)
+	go func() {
+		t, err := server.Complete(ctx, alicePath)
+		bobDone <- result{t, err}
+	}()
+	aliceT, err := connector.Complete(ctx, bobPath)
+	if err != nil {
+		return fmt.Errorf("alice could not connect: %w", err)
+	}
+	r := <-bobDone
+	if r.err != nil {
+		return fmt.Errorf("bob saw no session: %w", r.err)
+	}
+	via := "directly"
+	if relay != nil {
+		via = "through the relay " + relay.String()
+	}
+	fmt.Fprintf(out, "session up: alice is connected to bob %s\n\n", via)
+
+	alice, bob := newPeer("alice", aliceT), newPeer("bob", r.t)
+	defer alice.session.Close()
+	defer bob.session.Close()
+
+	for _, line := range []struct {
+		from, to *peer
+		text     string
+	}{
+		{alice, bob, "Hi Bob! Are you there?"},
+		{bob, alice, "Hi Alice, loud and clear."},
+		{alice, bob, "I'm sending you the photos now."},
+		{bob, alice, "Great, go ahead."},
+	} {
+		if err := line.from.say(ctx, line.text); err != nil {
+			return err
+		}
+		select {
+		case got := <-line.to.received:
+			fmt.Fprintf(out, "%-5s → %-5s %q (delivered, 200 OK)\n", line.from.name, line.to.name, got)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	fmt.Fprintln(out)
+	return sendFile(ctx, out, alice, bob, size)
+}
+
+func newPeer(name string, t *msrp.MSRPTransport) *peer {
+	p := &peer{name: name, received: make(chan string, 16), file: make(chan fileResult, 1)}
+	var mu sync.Mutex
+	hashes := map[string]*countingHash{}
+	p.session = msrp.NewMSRPSession(t, msrp.SessionConfig{
+		AcceptTypes: []string{"text/plain", "application/octet-stream"},
+		MessageConfig: msrp.MessageConfig{
+			// Text stays in memory; a file streams into a hash, never held whole.
+			MessageWriter: func(m *msrp.IncomingMessage) io.Writer {
+				if strings.HasPrefix(m.ContentType, "text/") {
+					return nil
+				}
+				h := &countingHash{h: sha256.New()}
+				mu.Lock()
+				hashes[m.MessageID] = h
+				mu.Unlock()
+				return h
+			},
+			OnMessage: func(m *msrp.IncomingMessage) {
+				if strings.HasPrefix(m.ContentType, "text/") {
+					if m.Err == nil {
+						p.received <- string(m.Data)
+					}
+					return
+				}
+				mu.Lock()
+				h := hashes[m.MessageID]
+				delete(hashes, m.MessageID)
+				mu.Unlock()
+				p.file <- fileResult{size: h.n, sum: h.h.Sum(nil), err: m.Err}
+			},
+		},
+	})
+	return p
+}
+
+// say sends a chat line and waits for its 200 OK.
+func (p *peer) say(ctx context.Context, text string) error {
+	m, err := p.session.SendMessage(strings.NewReader(text), int64(len(text)), "text/plain", msrp.MessageOptions{})
+	if err != nil {
+		return err
+	}
+	return m.Wait(ctx)
+}
+
+func sendFile(ctx context.Context, out io.Writer, from, to *peer, size int) error {
+	data := make([]byte, size)
+	if _, err := rand.Read(data); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	fmt.Fprintf(out, "%s sends %s a %s file (SHA-256 %x…)\n", from.name, to.name, humanSize(int64(size)), sum[:6])
+	last := -1
+	m, err := from.session.SendMessage(bytes.NewReader(data), int64(size), "application/octet-stream", msrp.MessageOptions{
+		OnProgress: func(sent, total int64) {
+			if pct := int(100 * sent / max(total, 1)); pct/25 != last/25 || sent == total {
+				last = pct
+				fmt.Fprintf(out, "  sent %3d%%  %s of %s\n", pct, humanSize(sent), humanSize(total))
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.Wait(ctx); err != nil {
+		return fmt.Errorf("the file was not delivered: %w", err)
+	}
+	var got fileResult
+	select {
+	case got = <-to.file:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if got.err != nil {
+		return fmt.Errorf("%s did not receive the file: %w", to.name, got.err)
+	}
+	if !bytes.Equal(got.sum, sum[:]) || got.size != int64(size) {
+		return errors.New("the file arrived corrupted: its SHA-256 differs")
+	}
+	fmt.Fprintf(out, "%s received %s; SHA-256 %x… matches\n\n", to.name, humanSize(got.size), got.sum[:6])
+	// Each side ends its own session, as a SIP BYE would tell it to: a
+	// relay between them need not close one connection when the other ends.
+	if err := from.session.Shutdown(ctx); err != nil {
+		return err
+	}
+	if err := to.session.Shutdown(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "session closed cleanly; done.")
+	return nil
+}
+
+type countingHash struct {
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// fingerprintTLS gives Bob and Alice fresh self-signed certificates and has
+// each check the other's against its fingerprint, as SDP a=fingerprint
+// would carry it (RFC 4975 §14.4): no CA is involved.
+func fingerprintTLS(out io.Writer, bobCfg, aliceCfg *msrp.ConnectConfig) error {
+	bobCert, err := msrp.SelfSignedCertificate("127.0.0.1")
+	if err != nil {
+		return err
+	}
+	aliceCert, err := msrp.SelfSignedCertificate("alice")
+	if err != nil {
+		return err
+	}
+	bobFP, err := msrp.CertificateFingerprint(bobCert.Certificate[0], "sha-256")
+	if err != nil {
+		return err
+	}
+	aliceFP, err := msrp.CertificateFingerprint(aliceCert.Certificate[0], "sha-256")
+	if err != nil {
+		return err
+	}
+	checkBob, err := msrp.VerifyFingerprint(bobFP)
+	if err != nil {
+		return err
+	}
+	checkAlice, err := msrp.VerifyFingerprint(aliceFP)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "alice's SDP: a=fingerprint:%s\nbob's SDP:   a=fingerprint:%s\n", aliceFP, bobFP)
+	bobCfg.TLSConfig = &tls.Config{
+		Certificates: []tls.Certificate{bobCert}, ClientAuth: tls.RequireAnyClientCert,
+		InsecureSkipVerify: true, VerifyConnection: checkAlice, // the fingerprint does the checking
+	}
+	aliceCfg.TLSConfig = &tls.Config{
+		Certificates: []tls.Certificate{aliceCert}, InsecureSkipVerify: true, VerifyConnection: checkBob,
+	}
+	return nil
+}
