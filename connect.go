@@ -371,14 +371,14 @@ func (a *AcceptorDirect) Prepare(ctx context.Context, localURI URI) ([]URI, erro
 
 // Complete waits for the peer's connection and binding. A connection whose
 // first SEND names other paths is answered 481 and closed, and the wait
-// goes on. It ends with the bound transport, with ErrIncomingConnectTimeout
+// goes on. With an empty fullRemotePath the From-Path check is skipped:
+// the first peer whose To-Path names this session is taken and its path
+// learnt from its From-Path, for tools that do not know the peer's a=path
+// (testing SIP equipment, say); a real application passes the path from SDP. It ends with the bound transport, with ErrIncomingConnectTimeout
 // when no connection came within ConnectTimeout, with ErrBindSessionTimeout
 // when connections came but none bound, or with ctx's error. Either way the
 // listener is closed: the acceptor serves one session.
 func (a *AcceptorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
-	if len(fullRemotePath) == 0 {
-		return nil, errors.New("msrp: empty remote path")
-	}
 	a.mu.Lock()
 	switch {
 	case a.cleaned:
@@ -569,7 +569,8 @@ func (t *MSRPTransport) Bind(ctx context.Context, fullRemotePath []URI) error {
 // whoever reads it (usually the session) answers it once and its body is
 // not lost. A request with the wrong paths is answered (481 or 400) and
 // returned as a *TransactionError: the transport is not bound. The caller
-// bounds the wait with ctx.
+// bounds the wait with ctx. With an empty fullRemotePath the peer's path
+// is learnt from the request's From-Path (see AcceptorDirect.Complete).
 func (t *MSRPTransport) AcceptBinding(ctx context.Context, fullRemotePath []URI) error {
 	t.SetRemotePath(fullRemotePath)
 	for {
@@ -581,8 +582,26 @@ func (t *MSRPTransport) AcceptBinding(ctx context.Context, fullRemotePath []URI)
 			t.Logger.Event("ignoring a response received before binding", "tid", c.TransactionID)
 			continue
 		}
+		if len(fullRemotePath) == 0 {
+			t.learnRemotePath(c)
+		}
 		_, err = t.takeBindingRequest(ctx, c)
 		return err
+	}
+}
+
+// learnRemotePath takes the peer's path from a request's From-Path, less
+// our own relays, which the request passed on its way.
+func (t *MSRPTransport) learnRemotePath(c *Chunk) {
+	from, err := c.FromPath()
+	if err != nil {
+		return // the path check answers it 400
+	}
+	t.pathMu.RLock()
+	relays := len(t.localPath)
+	t.pathMu.RUnlock()
+	if len(from) > relays {
+		t.SetRemotePath(from[relays:])
 	}
 }
 

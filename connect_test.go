@@ -472,6 +472,30 @@ func TestSelfSignedCertificate(t *testing.T) {
 	assert.NoError(t, verify(tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}))
 }
 
+// With no remote path, the acceptor takes the first peer that names its
+// session, and learns the peer's path.
+func TestAcceptorLearnsPeerPath(t *testing.T) {
+	leakcheck.Check(t)
+	ctx := context.Background()
+	acceptor, accPath := preparedAcceptor(t, ConnectConfig{}, false)
+	done := make(chan pairResult, 1)
+	go func() {
+		tr, err := acceptor.Complete(ctx, nil)
+		done <- pairResult{tr, err}
+	}()
+	connector := &ConnectorDirect{}
+	ctorPath, err := connector.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	ct, err := connector.Complete(ctx, accPath)
+	require.NoError(t, err)
+	defer ct.Close()
+	r := <-done
+	require.NoError(t, r.err)
+	defer r.t.Close()
+	assert.True(t, PathEqual(ctorPath, r.t.FullRemotePath()))
+	exchange(t, r.t, ct)
+}
+
 func TestFingerprint(t *testing.T) {
 	cert, _ := testcert.New("127.0.0.1")
 	other, _ := testcert.New("127.0.0.1")
@@ -571,7 +595,7 @@ func TestPrepareChecks(t *testing.T) {
 	_, err = (&ConnectorDirect{}).Complete(ctx, []URI{{Host: "h"}})
 	assert.ErrorContains(t, err, "before Prepare")
 	_, err = c.Complete(ctx, nil)
-	assert.Error(t, err)
+	assert.Error(t, err, "a connector needs the peer's path")
 	require.NoError(t, c.Cleanup())
 	_, err = c.Prepare(ctx, URI{})
 	assert.ErrorIs(t, err, errCleanedUp)
