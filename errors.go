@@ -100,6 +100,8 @@ type TransactionError struct {
 	Comment string // reason phrase; informative only, never match on it
 }
 
+// Error returns "msrp: <code> <comment>", with the registered reason
+// phrase when the comment is empty.
 func (e *TransactionError) Error() string {
 	comment := e.Comment
 	if comment == "" {
@@ -132,6 +134,7 @@ type ChunkParseError struct {
 	Data  []byte // up to 100 bytes of the offending input, for logs
 }
 
+// Error names the cause, the transaction when known, and the offending input.
 func (e *ChunkParseError) Error() string {
 	msg := e.Err.Error()
 	if e.Chunk != nil && e.Chunk.TransactionID != "" {
@@ -143,6 +146,7 @@ func (e *ChunkParseError) Error() string {
 	return msg
 }
 
+// Unwrap returns the cause, for errors.Is.
 func (e *ChunkParseError) Unwrap() error { return e.Err }
 
 // maxErrorData bounds how much offending input an error keeps.
@@ -165,6 +169,7 @@ type HeaderError struct {
 	Err    error  // ErrHeaderMissing or ErrHeaderInvalid
 }
 
+// Error names the header and what is wrong with it.
 func (e *HeaderError) Error() string {
 	if e.Err == ErrHeaderMissing {
 		return "msrp: " + e.Name + " header missing"
@@ -172,6 +177,7 @@ func (e *HeaderError) Error() string {
 	return fmt.Sprintf("msrp: invalid %s header %q: %s", e.Name, e.Value, e.Reason)
 }
 
+// Unwrap returns ErrHeaderMissing or ErrHeaderInvalid, for errors.Is.
 func (e *HeaderError) Unwrap() error { return e.Err }
 
 func missingHeader(name string) error {

@@ -208,3 +208,72 @@ func ExampleMSRPServer() {
 	// port shared: true, received "first session"
 	// port shared: true, received "second session"
 }
+
+// Relay settings as msrplib takes them. With no Host, Prepare finds the
+// relay by DNS SRV (_msrps._tcp.example.com), and falls back to
+// example.com:2855. The password never appears when the settings are
+// printed or logged.
+func ExampleMSRPRelaySettings() {
+	relay := &msrp.MSRPRelaySettings{Domain: "example.com", Username: "alice", Password: "s3cret"}
+	fmt.Println(relay)
+	fmt.Printf("%#v\n", relay)
+	fmt.Println("AUTH goes to", relay.URI())
+
+	c := msrp.GetConnector(relay, msrp.ConnectConfig{})
+	fmt.Printf("%T\n", c)
+	// Output:
+	// MSRPRelay msrps://alice@example.com;tcp
+	// MSRPRelay msrps://alice@example.com;tcp
+	// AUTH goes to msrps://example.com;tcp
+	// *msrp.ConnectorRelay
+}
+
+// A whole message, sent from an io.Reader in chunks and put back together
+// at the far end.
+func ExampleMSRPSession_SendMessage() {
+	ctx := context.Background()
+	acceptor := &msrp.AcceptorDirect{}
+	defer acceptor.Cleanup()
+	answer, _ := acceptor.Prepare(ctx, msrp.URI{Host: "127.0.0.1"})
+	connector := &msrp.ConnectorDirect{}
+	offer, _ := connector.Prepare(ctx, msrp.URI{Host: "127.0.0.1"})
+	accepted := make(chan *msrp.MSRPTransport, 1)
+	go func() {
+		t, err := acceptor.Complete(ctx, offer)
+		if err != nil {
+			log.Fatal(err)
+		}
+		accepted <- t
+	}()
+	t, err := connector.Complete(ctx, answer)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	received := make(chan *msrp.IncomingMessage, 1)
+	bob := msrp.NewMSRPSession(<-accepted, msrp.SessionConfig{
+		MessageConfig: msrp.MessageConfig{OnMessage: func(m *msrp.IncomingMessage) { received <- m }},
+	})
+	defer bob.Close()
+	alice := msrp.NewMSRPSession(t, msrp.SessionConfig{
+		MessageConfig: msrp.MessageConfig{ChunkSize: 1000}, // small, to show the chunking
+	})
+	defer alice.Close()
+
+	text := strings.Repeat("All work and no play. ", 200) // 4,400 bytes
+	var chunks int
+	m, err := alice.SendMessage(strings.NewReader(text), int64(len(text)), "text/plain",
+		msrp.MessageOptions{OnProgress: func(sent, size int64) { chunks++ }})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := m.Wait(ctx); err != nil { // every chunk answered 200
+		log.Fatal(err)
+	}
+	got := <-received
+	fmt.Println(chunks, "chunks sent")
+	fmt.Println(got.ContentType, got.Size, got.Err, string(got.Data) == text)
+	// Output:
+	// 5 chunks sent
+	// text/plain 4400 <nil> true
+}

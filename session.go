@@ -31,6 +31,8 @@ const (
 	StateDone                          // every goroutine has ended, the connection is closed
 )
 
+// String returns msrplib's name for the state: CONNECTED, FLUSHING,
+// CLOSING or DONE.
 func (s SessionState) String() string {
 	switch s {
 	case StateConnected:
