@@ -298,6 +298,18 @@ func removeMessage(list []*OutgoingMessage, m *OutgoingMessage) []*OutgoingMessa
 	return list
 }
 
+// writing runs on the writer goroutine just before one of the message's
+// chunks is written: progress is reported then, so that it always comes
+// before the chunk's response can end the message.
+func (m *OutgoingMessage) writing(item *outItem) {
+	if m.opts.OnProgress != nil {
+		m.s.mu.Lock()
+		sent := m.sent
+		m.s.mu.Unlock()
+		m.opts.OnProgress(sent, m.Size)
+	}
+}
+
 // written runs on the writer goroutine after one of the message's chunks
 // went out: its buffer goes back to the message's reader for reuse.
 func (m *OutgoingMessage) written(item *outItem) {
@@ -307,12 +319,6 @@ func (m *OutgoingMessage) written(item *outItem) {
 		case m.free <- data[:cap(data)]:
 		default:
 		}
-	}
-	if m.opts.OnProgress != nil {
-		m.s.mu.Lock()
-		sent := m.sent
-		m.s.mu.Unlock()
-		m.opts.OnProgress(sent, m.Size)
 	}
 }
 

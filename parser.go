@@ -97,9 +97,9 @@ func orDefault(v, def int) int {
 	return v
 }
 
-// InChunk reports whether the parser holds part of a chunk: a connection that
-// ends now has cut a chunk short.
-func (p *Parser) InChunk() bool { return p.state != stateStart }
+// InChunk reports whether the parser holds part of a chunk, its start line
+// included: a connection that ends now has cut a chunk short.
+func (p *Parser) InChunk() bool { return p.state != stateStart || len(p.hdr) > 0 }
 
 // Reset drops any partial chunk and starts afresh.
 func (p *Parser) Reset() {

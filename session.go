@@ -113,6 +113,7 @@ type MSRPSession struct {
 	err      error // what pending work fails with once the session ended: wraps ErrSessionClosed
 	cause    error // why it ended; nil for Shutdown or Close
 	wake     chan struct{}
+	room     *sync.Cond    // on mu: the writer took chunks from a full queue, or the session ended
 	flush    chan struct{} // closed by Shutdown: the writer stops once the queue is empty
 
 	lastActivity atomic.Int64 // unix nanoseconds of the last read or write
@@ -154,6 +155,7 @@ func NewMSRPSession(t *MSRPTransport, cfg SessionConfig) *MSRPSession {
 		flush:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	s.room = sync.NewCond(&s.mu)
 	s.incoming.init(&s.cfg.MessageConfig)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.touch()
@@ -416,6 +418,9 @@ func (s *MSRPSession) nextItems() []*outItem {
 		large := len(it.c.Data) > inlineBodyMax
 		return len(items) == 0 || (!large && len(items) < maxBatchChunks && size+len(it.c.Data) <= maxBatchBytes)
 	}
+	if len(s.queue) > 0 {
+		defer s.room.Broadcast() // the reader may wait for room
+	}
 	for len(s.queue) > 0 && fits(s.queue[0]) {
 		it := s.queue[0]
 		s.queue[0] = nil
@@ -486,17 +491,24 @@ func (s *MSRPSession) write(items []*outItem) error {
 		}
 	}
 	s.mu.Unlock()
+	for _, it := range ok {
+		if it.msg != nil {
+			it.msg.writing(it)
+		}
+	}
 
 	var err error
 	if single {
-		err = s.t.WriteChunk(s.ctx, chunks[0])
+		wctx, cancel := context.WithTimeout(s.ctx, s.cfg.responseTimeout())
+		err = s.t.WriteChunk(wctx, chunks[0])
+		cancel()
 		if errors.Is(err, ErrInvalidChunk) || errors.Is(err, ErrBodyContainsEndLine) {
 			s.forget(chunks[0].TransactionID)
 			s.settle(ok[0], nil, err) // refused before any byte was written
 			return nil
 		}
 	} else {
-		err = s.t.writeEncoded(buf, chunks)
+		err = s.t.writeEncoded(buf, chunks, s.cfg.responseTimeout())
 	}
 	if cap(buf) <= 4*maxBatchBytes {
 		s.wbuf = buf
@@ -630,8 +642,21 @@ func (s *MSRPSession) respond(req *Chunk, code int, comment string) {
 	if err != nil {
 		return // no path to answer along
 	}
+	s.queueFromReader(&outItem{c: resp})
+}
+
+// queueFromReader queues a chunk the reader produced (a response or a
+// REPORT). When the peer does not read what we write and MaxPending chunks
+// wait already, the reader waits for room, and so stops reading: the peer
+// is held back by TCP instead of the queue growing without bound.
+func (s *MSRPSession) queueFromReader(item *outItem) {
 	s.mu.Lock()
-	s.queue = append(s.queue, &outItem{c: resp})
+	for len(s.queue) >= s.cfg.MaxPending && s.err == nil {
+		s.room.Wait()
+	}
+	if s.err == nil {
+		s.queue = append(s.queue, item)
+	}
 	s.mu.Unlock()
 	s.signal()
 }
@@ -719,10 +744,7 @@ func (s *MSRPSession) handleSend(c *Chunk) {
 	if !s.cfg.DisableAutomaticReports && len(c.Data) > 0 {
 		if yes, _ := c.SuccessReport(); yes {
 			if r, err := s.makeReport(c, 200, ""); err == nil {
-				s.mu.Lock()
-				s.queue = append(s.queue, &outItem{c: r})
-				s.mu.Unlock()
-				s.signal()
+				s.queueFromReader(&outItem{c: r})
 			}
 		}
 	}
@@ -750,10 +772,7 @@ func (s *MSRPSession) failureReport(c *Chunk, m *IncomingMessage, err error) {
 		return
 	}
 	r.Headers.Set(HeaderByteRange, ByteRange{Start: 1, End: m.Received, Total: m.Size}.String())
-	s.mu.Lock()
-	s.queue = append(s.queue, &outItem{c: r})
-	s.mu.Unlock()
-	s.signal()
+	s.queueFromReader(&outItem{c: r})
 }
 
 func (s *MSRPSession) messageEnded(m *IncomingMessage) {
@@ -919,6 +938,7 @@ func (s *MSRPSession) end(err error) {
 		}
 		queue, pending, messages := s.queue, s.pending, s.messages
 		s.queue, s.pending, s.messages = nil, map[string]*transaction{}, nil
+		s.room.Broadcast()
 		s.mu.Unlock()
 		s.advanceState(StateClosing)
 		s.cancel()

@@ -440,15 +440,19 @@ func (t *MSRPTransport) WriteChunk(ctx context.Context, c *Chunk) error {
 
 // writeEncoded writes chunks already encoded, in order, in buf, in one
 // write and without watching a context: its caller (the session) unblocks
-// a stuck write by closing the transport. A failure is sticky, as in
-// WriteChunk.
-func (t *MSRPTransport) writeEncoded(buf []byte, chunks []*Chunk) error {
+// a stuck write by closing the transport, and bounds it by timeout. A
+// failure is sticky, as in WriteChunk.
+func (t *MSRPTransport) writeEncoded(buf []byte, chunks []*Chunk, timeout time.Duration) error {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	if t.writeErr != nil {
 		return t.writeErr
 	}
-	if _, err := t.conn.Write(buf); err != nil {
+	// A peer that reads nothing more must not hold the writer forever.
+	_ = t.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := t.conn.Write(buf)
+	_ = t.conn.SetWriteDeadline(time.Time{})
+	if err != nil {
 		t.writeErr = fmt.Errorf("msrp: write: %w", err)
 		t.Close()
 		return t.writeErr
