@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -601,6 +602,11 @@ func (s *MSRPSession) reader() {
 				s.answerMalformed(pe)
 				continue
 			}
+			if errors.Is(err, io.EOF) {
+				// The peer closed its side: what we owe it (responses,
+				// REPORTs) still goes out if it listens.
+				s.flushOwed(s.cfg.responseTimeout())
+			}
 			s.end(err)
 			s.mu.Lock()
 			cause := s.err
@@ -881,6 +887,25 @@ func (s *MSRPSession) keepalive() {
 }
 
 // ---- Ending ---------------------------------------------------------------------
+
+// flushOwed waits, up to timeout, for the writer to write the single
+// chunks queued (responses and REPORTs), after the peer stopped sending.
+func (s *MSRPSession) flushOwed(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		owed := len(s.queue)
+		s.mu.Unlock()
+		if owed == 0 {
+			return
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
 
 // Shutdown ends the session gracefully: no new chunks are accepted, what is
 // queued is written (messages to their end), responses still awaited are
