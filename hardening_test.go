@@ -3,6 +3,8 @@ package msrp
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-msrp/msrp/internal/leakcheck"
+	"github.com/go-msrp/msrp/internal/testcert"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -343,4 +346,62 @@ func feedAllIgnoringErrors(p *Parser, b []byte) {
 		_, n, _ := p.Feed(b)
 		b = b[n:]
 	}
+}
+
+// TLS refuses what it must by default: a certificate for another name, an
+// expired one, and a self-signed one nobody vouches for (with no
+// fingerprint configured).
+func TestTLSRefusals(t *testing.T) {
+	leakcheck.Check(t)
+	ctx := context.Background()
+	try := func(t *testing.T, serverCert tls.Certificate, clientCfg *tls.Config) error {
+		acceptor, path := preparedAcceptor(t, ConnectConfig{
+			TLSConfig:      &tls.Config{Certificates: []tls.Certificate{serverCert}},
+			ConnectTimeout: 300 * time.Millisecond,
+		}, true)
+		go func() { // any peer will do: TLS is what is tested
+			if tr, err := acceptor.Complete(ctx, nil); err == nil {
+				tr.Close()
+			}
+		}()
+		c := &ConnectorDirect{ConnectConfig: ConnectConfig{TLSConfig: clientCfg}}
+		_, err := c.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
+		require.NoError(t, err)
+		tr, err := c.Complete(ctx, path)
+		if tr != nil {
+			tr.Close()
+		}
+		return err
+	}
+	t.Run("wrong name", func(t *testing.T) {
+		cert, pool := testcert.New("other.example.com")
+		err := try(t, cert, &tls.Config{RootCAs: pool})
+		var hostErr x509.HostnameError
+		assert.ErrorAs(t, err, &hostErr)
+	})
+	t.Run("expired", func(t *testing.T) {
+		cert, pool := testcert.NewWith(testcert.Options{
+			NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		}, "127.0.0.1")
+		err := try(t, cert, &tls.Config{RootCAs: pool})
+		var invalid x509.CertificateInvalidError
+		require.ErrorAs(t, err, &invalid)
+		assert.Equal(t, x509.Expired, invalid.Reason)
+	})
+	t.Run("self-signed, no fingerprint", func(t *testing.T) {
+		cert, err := SelfSignedCertificate("127.0.0.1")
+		require.NoError(t, err)
+		err = try(t, cert, nil)
+		var unknown x509.UnknownAuthorityError
+		assert.ErrorAs(t, err, &unknown)
+	})
+	t.Run("the same, with its fingerprint pinned: accepted", func(t *testing.T) {
+		cert, err := SelfSignedCertificate("127.0.0.1")
+		require.NoError(t, err)
+		fp, err := CertificateFingerprint(cert.Certificate[0], "sha-256")
+		require.NoError(t, err)
+		verify, err := VerifyFingerprint(fp)
+		require.NoError(t, err)
+		assert.NoError(t, try(t, cert, &tls.Config{InsecureSkipVerify: true, VerifyConnection: verify}))
+	})
 }
