@@ -2,9 +2,14 @@ package msrp
 
 import (
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-msrp/msrp/internal/digest"
 )
 
 // Small limits so that the fuzzer reaches them.
@@ -191,5 +196,81 @@ func FuzzHeaderValues(f *testing.F) {
 				t.Fatalf("path %q printed as %q does not parse", v, FormatPath(p))
 			}
 		}
+	})
+}
+
+// FuzzDigestChallenge parses arbitrary WWW-Authenticate values as a relay's
+// challenge: no panic, and whatever is answered can be read back.
+func FuzzDigestChallenge(f *testing.F) {
+	for _, s := range []string{
+		`Digest realm="msrp-test", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", qop="auth"`,
+		`Digest realm="r", nonce="n", opaque="o", algorithm=MD5-sess, qop="auth,auth-int", stale=true`,
+		`digest nonce="a\"b", realm=""`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		resp := &Chunk{TransactionID: "abcd", Code: 401, Headers: Header{{HeaderWWWAuthenticate, v}}}
+		ch, err := challengeOf(resp)
+		if err != nil {
+			return
+		}
+		a, err := digest.Respond(ch, digest.Credentials{Username: "alice", Password: "pw", Method: MethodAUTH, URI: "msrp://relay;tcp"})
+		if err != nil {
+			return
+		}
+		req := &Chunk{TransactionID: "abcd", Method: MethodAUTH, Headers: Header{{HeaderAuthorization, a.Header()}}}
+		p, err := req.Authorization()
+		if err != nil {
+			if validText(a.Header()) {
+				t.Fatalf("our Authorization %q does not parse: %v", a.Header(), err)
+			}
+			return
+		}
+		if nonce, _ := p.Get("nonce"); nonce != ch.Nonce {
+			t.Fatalf("nonce %q came back as %q", ch.Nonce, nonce)
+		}
+	})
+}
+
+// FuzzSession feeds arbitrary bytes to a bound session, as a hostile peer
+// would, then hangs up: the session must not panic, must answer without
+// blocking, and must end with all its goroutines once the peer is gone.
+func FuzzSession(f *testing.F) {
+	local := "msrp://127.0.0.1:1/aaaa;tcp"
+	peer := "msrp://127.0.0.1:2/bbbb;tcp"
+	send := func(tid, extra, body string, flag byte) string {
+		return "MSRP " + tid + " SEND\r\nTo-Path: " + local + "\r\nFrom-Path: " + peer + "\r\n" + extra +
+			"Content-Type: text/plain\r\n\r\n" + body + "\r\n-------" + tid + string(flag) + "\r\n"
+	}
+	f.Add([]byte(send("t1aa", "Message-ID: m1\r\nByte-Range: 1-5/10\r\n", "hello", '+') +
+		send("t2aa", "Message-ID: m1\r\nByte-Range: 6-10/10\r\nSuccess-Report: yes\r\n", "world", '$')))
+	f.Add([]byte(send("t3aa", "Failure-Report: partial\r\nByte-Range: x\r\n", "bad", '$')))
+	f.Add([]byte("MSRP t4aa REPORT\r\nTo-Path: " + local + "\r\nFrom-Path: " + peer + "\r\nStatus: 000 200 OK\r\n-------t4aa$\r\n" +
+		"MSRP t5aa NICKNAME\r\nTo-Path: " + local + "\r\nFrom-Path: " + peer + "\r\nUse-Nickname: \"x\"\r\n-------t5aa$\r\n" +
+		"MSRP t6aa 200 OK\r\nTo-Path: " + local + "\r\n-------t6aa$\r\n"))
+	f.Add([]byte(send("t7aa", "Message-ID: m2\r\nByte-Range: 4097-*/*\r\n", "late", '#') + "garbage\r\n\r\nMSRP x"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := net.Pipe()
+		localURI, _ := ParseURI(local)
+		peerURI, _ := ParseURI(peer)
+		tr := NewMSRPTransport(a, localURI)
+		tr.SetRemotePath([]URI{peerURI})
+		tr.SetLimits(256, 8, 4096)
+		s := NewMSRPSession(tr, SessionConfig{
+			KeepaliveInterval: -1,
+			OnIncoming:        func(*Chunk) {},
+			MessageConfig:     MessageConfig{OnMessage: func(*IncomingMessage) {}, MaxMessageSize: 1 << 16},
+		})
+		drained := make(chan struct{})
+		go func() { io.Copy(io.Discard, b); close(drained) }() // read whatever the session answers
+		b.Write(data)
+		b.Close()
+		select {
+		case <-s.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the session did not end after its peer hung up")
+		}
+		<-drained
 	})
 }

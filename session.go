@@ -79,6 +79,11 @@ type SessionConfig struct {
 	// MaxPending bounds chunks queued and awaiting responses; 0 means
 	// DefaultMaxPending.
 	MaxPending int
+	// DisableWriteBatching writes one chunk per write instead of what is
+	// queued together. Batching is valid MSRP (TCP is a stream) and doubles
+	// the rate of small messages, but some tools read one message per TCP
+	// segment: Wireshark 4.0's MSRP dissector decodes only the first.
+	DisableWriteBatching bool
 
 	MessageConfig // reassembly of incoming messages and chunking of outgoing ones
 }
@@ -415,9 +420,13 @@ func (s *MSRPSession) nextItems() []*outItem {
 	defer s.mu.Unlock()
 	var items []*outItem
 	size := 0
+	maxChunks := maxBatchChunks
+	if s.cfg.DisableWriteBatching {
+		maxChunks = 1
+	}
 	fits := func(it *outItem) bool {
 		large := len(it.c.Data) > inlineBodyMax
-		return len(items) == 0 || (!large && len(items) < maxBatchChunks && size+len(it.c.Data) <= maxBatchBytes)
+		return len(items) == 0 || (!large && len(items) < maxChunks && size+len(it.c.Data) <= maxBatchBytes)
 	}
 	if len(s.queue) > 0 {
 		defer s.room.Broadcast() // the reader may wait for room
@@ -432,7 +441,7 @@ func (s *MSRPSession) nextItems() []*outItem {
 			return items
 		}
 	}
-	for tries := len(s.messages); tries > 0 && len(s.messages) > 0 && size < maxBatchBytes && len(items) < maxBatchChunks; tries-- {
+	for tries := len(s.messages); tries > 0 && len(s.messages) > 0 && size < maxBatchBytes && len(items) < maxChunks; tries-- {
 		m := s.messages[0]
 		s.messages = append(s.messages[1:], m)
 		if s.chunkSize() > inlineBodyMax && len(items) > 0 {
