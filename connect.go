@@ -206,6 +206,16 @@ func completeLocalURI(u URI) URI {
 	return u
 }
 
+// listenerURI completes the local URI of a listener and checks that an
+// msrps one has a certificate to present.
+func listenerURI(localURI URI, cfg *tls.Config) (URI, error) {
+	u := completeLocalURI(localURI)
+	if u.UseTLS && !hasCertificate(cfg) {
+		return URI{}, errors.New("msrp: msrps listener needs a certificate in TLSConfig")
+	}
+	return u, nil
+}
+
 func defaultHost() string {
 	addrs, err := net.InterfaceAddrs()
 	if err == nil {
@@ -345,9 +355,9 @@ type AcceptorDirect struct {
 // and returns [localURI] with the real port, a session id and the transport
 // filled in. An msrps URI needs a certificate in TLSConfig.
 func (a *AcceptorDirect) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
-	u := completeLocalURI(localURI)
-	if u.UseTLS && !hasCertificate(a.TLSConfig) {
-		return nil, errors.New("msrp: msrps listener needs a certificate in TLSConfig")
+	u, err := listenerURI(localURI, a.TLSConfig)
+	if err != nil {
+		return nil, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

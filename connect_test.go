@@ -640,6 +640,27 @@ func TestConcurrentWriters(t *testing.T) {
 	wg.Wait()
 }
 
+func TestParseRelaySettings(t *testing.T) {
+	r, err := ParseRelaySettings("msrps://alice:pw@relay.example.com:2856")
+	require.NoError(t, err)
+	assert.Equal(t, "relay.example.com", r.Host)
+	assert.Equal(t, "relay.example.com", r.Domain)
+	assert.Equal(t, 2856, r.Port)
+	assert.Equal(t, "alice", r.Username)
+	assert.Equal(t, "pw", r.Password)
+	assert.False(t, r.DisableTLS)
+	r, err = ParseRelaySettings("msrp://bob:x@127.0.0.1")
+	require.NoError(t, err)
+	assert.True(t, r.DisableTLS)
+	assert.Zero(t, r.Port)
+	for _, bad := range []string{"relay.example.com", "http://a:b@c", "msrp://c", "msrps://u:p@h:port", "msrps://u:p@h:99999", "msrp://:pw@h"} {
+		_, err := ParseRelaySettings(bad)
+		assert.Error(t, err, bad)
+	}
+	_, err = ParseRelaySettings("msrps://u:topsecret@h:port")
+	assert.NotContains(t, err.Error(), "topsecret")
+}
+
 func TestRelaySettingsHidePassword(t *testing.T) {
 	r := &MSRPRelaySettings{Domain: "example.com", Username: "alice", Password: "s3cret", Port: 2856}
 	assert.Equal(t, "MSRPRelay msrps://alice@example.com:2856;tcp", r.String())

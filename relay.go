@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,43 @@ type MSRPRelaySettings struct {
 	// AUTH Expires header); 0 lets the relay choose. A relay that finds it
 	// out of bounds answers 423, and the request is repeated with its bound.
 	Expires int
+}
+
+// ParseRelaySettings reads relay settings from a URL, as a configuration
+// file or command line gives them: msrps://user:password@host[:port] (or
+// msrp:// for TCP without TLS). The host serves as domain and host; the
+// password may be empty.
+func ParseRelaySettings(s string) (*MSRPRelaySettings, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "msrp" && u.Scheme != "msrps") || u.Hostname() == "" || u.User == nil || u.User.Username() == "" {
+		return nil, fmt.Errorf("msrp: relay %q: want msrp[s]://user:password@host[:port]", redactURL(s))
+	}
+	password, _ := u.User.Password()
+	r := &MSRPRelaySettings{
+		Domain: u.Hostname(), Host: u.Hostname(), Username: u.User.Username(), Password: password,
+		DisableTLS: u.Scheme == "msrp",
+	}
+	if p := u.Port(); p != "" {
+		if r.Port, err = strconv.Atoi(p); err != nil || r.Port < 1 || r.Port > 65535 {
+			return nil, fmt.Errorf("msrp: relay %q: bad port", redactURL(s))
+		}
+	}
+	return r, nil
+}
+
+// redactURL hides the password of a URL, parsable or not, for an error
+// message.
+func redactURL(s string) string {
+	i := strings.Index(s, "://")
+	j := strings.LastIndexByte(s, '@')
+	if i < 0 || j < i {
+		return s
+	}
+	user, _, hasPassword := strings.Cut(s[i+3:j], ":")
+	if !hasPassword {
+		return s
+	}
+	return s[:i+3] + user + ":xxxxx" + s[j:]
 }
 
 // URI returns the relay URI that AUTH requests are sent to and that digest

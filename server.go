@@ -124,9 +124,9 @@ func (s *MSRPServer) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
 // returned path carries the real port.
 func (s *MSRPServer) PrepareWithLogger(ctx context.Context, localURI URI, logger *Logger) ([]URI, error) {
 	s.init()
-	u := completeLocalURI(localURI)
-	if u.UseTLS && !hasCertificate(s.TLSConfig) {
-		return nil, errors.New("msrp: msrps listener needs a certificate in TLSConfig")
+	u, err := listenerURI(localURI, s.TLSConfig)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

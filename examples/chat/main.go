@@ -25,9 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +46,7 @@ func main() {
 	var relay *msrp.MSRPRelaySettings
 	if *relayURL != "" {
 		var err error
-		if relay, err = parseRelay(*relayURL); err != nil {
+		if relay, err = msrp.ParseRelaySettings(*relayURL); err != nil {
 			fmt.Fprintln(os.Stderr, "chat:", err)
 			os.Exit(2)
 		}
@@ -57,25 +55,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(1)
 	}
-}
-
-// parseRelay reads msrp[s]://user:password@host[:port] into relay settings.
-func parseRelay(s string) (*msrp.MSRPRelaySettings, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "msrp" && u.Scheme != "msrps") || u.Hostname() == "" || u.User == nil {
-		return nil, fmt.Errorf("relay %q: want msrp[s]://user:password@host[:port]", s)
-	}
-	password, _ := u.User.Password()
-	r := &msrp.MSRPRelaySettings{
-		Domain: u.Hostname(), Host: u.Hostname(), Username: u.User.Username(), Password: password,
-		DisableTLS: u.Scheme == "msrp",
-	}
-	if p := u.Port(); p != "" {
-		if r.Port, err = strconv.Atoi(p); err != nil {
-			return nil, fmt.Errorf("relay %q: bad port", s)
-		}
-	}
-	return r, nil
 }
 
 // peer is one side of the chat.

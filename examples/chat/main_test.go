@@ -23,19 +23,3 @@ func TestChat(t *testing.T) {
 		})
 	}
 }
-
-func TestParseRelay(t *testing.T) {
-	r, err := parseRelay("msrps://alice:pw@relay.example.com:2856")
-	require.NoError(t, err)
-	assert.Equal(t, "relay.example.com", r.Host)
-	assert.Equal(t, 2856, r.Port)
-	assert.Equal(t, "pw", r.Password)
-	assert.False(t, r.DisableTLS)
-	r, err = parseRelay("msrp://bob:x@127.0.0.1")
-	require.NoError(t, err)
-	assert.True(t, r.DisableTLS)
-	for _, bad := range []string{"relay.example.com", "http://a:b@c", "msrp://c", "msrps://u:p@h:port"} {
-		_, err := parseRelay(bad)
-		assert.Error(t, err, bad)
-	}
-}

@@ -26,7 +26,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -110,7 +109,7 @@ func parseArgs(args []string) (*options, error) {
 			return nil, err
 		}
 		if relay != "" {
-			if o.relay, err = parseRelay(relay); err != nil {
+			if o.relay, err = msrp.ParseRelaySettings(relay); err != nil {
 				return nil, err
 			}
 		}
@@ -126,24 +125,6 @@ func parseArgs(args []string) (*options, error) {
 		}
 	}
 	return o, nil
-}
-
-func parseRelay(s string) (*msrp.MSRPRelaySettings, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "msrp" && u.Scheme != "msrps") || u.Hostname() == "" || u.User == nil {
-		return nil, fmt.Errorf("--relay %q: want msrp[s]://user:password@host[:port]", s)
-	}
-	password, _ := u.User.Password()
-	r := &msrp.MSRPRelaySettings{
-		Domain: u.Hostname(), Host: u.Hostname(), Username: u.User.Username(), Password: password,
-		DisableTLS: u.Scheme == "msrp",
-	}
-	if p := u.Port(); p != "" {
-		if r.Port, err = strconv.Atoi(p); err != nil {
-			return nil, fmt.Errorf("--relay %q: bad port", s)
-		}
-	}
-	return r, nil
 }
 
 // run sets the session up, then copies stdin lines out and incoming text
