@@ -116,6 +116,7 @@ type MSRPSession struct {
 	queue    []*outItem // single chunks, in order
 	messages []*OutgoingMessage
 	pending  map[string]*transaction
+	inWrite  int   // chunks the writer has taken from the queue and not yet written
 	err      error // what pending work fails with once the session ended: wraps ErrSessionClosed
 	cause    error // why it ended; nil for Shutdown or Close
 	wake     chan struct{}
@@ -431,6 +432,7 @@ func (s *MSRPSession) nextItems() []*outItem {
 	if len(s.queue) > 0 {
 		defer s.room.Broadcast() // the reader may wait for room
 	}
+	defer func() { s.inWrite += len(items) }()
 	for len(s.queue) > 0 && fits(s.queue[0]) {
 		it := s.queue[0]
 		s.queue[0] = nil
@@ -472,6 +474,11 @@ func (s *MSRPSession) idleQueue() bool {
 // success is reported as soon as the chunk is written; a REPORT is done
 // once written. A chunk that cannot be encoded fails alone.
 func (s *MSRPSession) write(items []*outItem) error {
+	defer func() { // until here a chunk is neither queued nor pending: Shutdown must wait for it
+		s.mu.Lock()
+		s.inWrite -= len(items)
+		s.mu.Unlock()
+	}()
 	buf := s.wbuf[:0]
 	ok := items[:0:0]
 	chunks := make([]*Chunk, 0, len(items))
@@ -903,7 +910,7 @@ func (s *MSRPSession) flushOwed(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		s.mu.Lock()
-		owed := len(s.queue)
+		owed := len(s.queue) + s.inWrite
 		s.mu.Unlock()
 		if owed == 0 {
 			return
@@ -932,7 +939,7 @@ func (s *MSRPSession) Shutdown(ctx context.Context) error {
 	// Wait for the writer to empty the queue and the last responses.
 	for {
 		s.mu.Lock()
-		idle := len(s.queue) == 0 && len(s.messages) == 0 && len(s.pending) == 0
+		idle := len(s.queue) == 0 && len(s.messages) == 0 && len(s.pending) == 0 && s.inWrite == 0
 		s.mu.Unlock()
 		if idle || s.State() >= StateDone {
 			break
