@@ -116,9 +116,10 @@ type MSRPSession struct {
 	queue    []*outItem // single chunks, in order
 	messages []*OutgoingMessage
 	pending  map[string]*transaction
-	inWrite  int   // chunks the writer has taken from the queue and not yet written
-	err      error // what pending work fails with once the session ended: wraps ErrSessionClosed
-	cause    error // why it ended; nil for Shutdown or Close
+	inWrite  int           // chunks the writer has taken from the queue and not yet written
+	wrote    chan struct{} // signalled each time the writer finishes a write
+	err      error         // what pending work fails with once the session ended: wraps ErrSessionClosed
+	cause    error         // why it ended; nil for Shutdown or Close
 	wake     chan struct{}
 	room     *sync.Cond    // on mu: the writer took chunks from a full queue, or the session ended
 	flush    chan struct{} // closed by Shutdown: the writer stops once the queue is empty
@@ -159,6 +160,7 @@ func NewMSRPSession(t *MSRPTransport, cfg SessionConfig) *MSRPSession {
 		cfg:     cfg,
 		pending: map[string]*transaction{},
 		wake:    make(chan struct{}, 1),
+		wrote:   make(chan struct{}, 1),
 		flush:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -478,6 +480,10 @@ func (s *MSRPSession) write(items []*outItem) error {
 		s.mu.Lock()
 		s.inWrite -= len(items)
 		s.mu.Unlock()
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
 	}()
 	buf := s.wbuf[:0]
 	ok := items[:0:0]
@@ -907,8 +913,9 @@ func (s *MSRPSession) keepalive() {
 // flushOwed waits, up to timeout, for the writer to write the single
 // chunks queued (responses and REPORTs), after the peer stopped sending.
 func (s *MSRPSession) flushOwed(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
 		s.mu.Lock()
 		owed := len(s.queue) + s.inWrite
 		s.mu.Unlock()
@@ -916,9 +923,11 @@ func (s *MSRPSession) flushOwed(timeout time.Duration) {
 			return
 		}
 		select {
+		case <-s.wrote:
+		case <-timer.C:
+			return
 		case <-s.ctx.Done():
 			return
-		case <-time.After(2 * time.Millisecond):
 		}
 	}
 }
