@@ -449,10 +449,17 @@ func TestFirstSendWithBody(t *testing.T) {
 	assert.Equal(t, "first words", string(got.Data))
 	require.NoError(t, r.t.WriteResponse(ctx, got, 200, ""))
 
-	resp, err := peer.ReadChunk(ctx)
+	assertAnsweredOnce(t, peer, first)
+}
+
+// assertAnsweredOnce reads the response to req at the peer, and checks that
+// no second one follows.
+func assertAnsweredOnce(t *testing.T, peer *MSRPTransport, req *Chunk) {
+	t.Helper()
+	resp, err := peer.ReadChunk(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, first.TransactionID, resp.TransactionID)
-	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	assert.Equal(t, req.TransactionID, resp.TransactionID)
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err = peer.ReadChunk(short)
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "answered once only")

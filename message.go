@@ -355,9 +355,6 @@ func (m *OutgoingMessage) finish(err error) {
 	})
 }
 
-// fail ends the message because the session ended.
-func (m *OutgoingMessage) fail(err error) { m.finish(err) }
-
 // Abort stops the message: its next chunk ends it with "#", and Wait
 // returns ErrMessageAborted.
 func (m *OutgoingMessage) Abort() {

@@ -268,13 +268,7 @@ func TestServerRefusals(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "hello at once", string(got.Data))
 		require.NoError(t, tr.WriteResponse(ctx, got, 200, ""))
-		resp, err := p.ReadChunk(ctx)
-		require.NoError(t, err)
-		assert.Equal(t, first.TransactionID, resp.TransactionID)
-		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		defer cancel()
-		_, err = p.ReadChunk(short)
-		assert.ErrorIs(t, err, context.DeadlineExceeded, "answered once only")
+		assertAnsweredOnce(t, p, first)
 	})
 }
 

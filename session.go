@@ -178,7 +178,7 @@ func NewMSRPSession(t *MSRPTransport, cfg SessionConfig) *MSRPSession {
 	}
 	go func() {
 		s.wg.Wait()
-		s.setState(StateDone)
+		s.advanceState(StateDone)
 		close(s.done)
 	}()
 	return s
@@ -202,22 +202,17 @@ func (s *MSRPSession) Err() error {
 	return s.cause
 }
 
-func (s *MSRPSession) setState(st SessionState) {
-	old := SessionState(s.state.Swap(int32(st)))
-	if old != st {
-		s.t.Logger.Event("session state", "state", st.String(), "was", old.String())
-	}
-}
-
-// advanceState moves the state forward only.
-func (s *MSRPSession) advanceState(st SessionState) {
+// advanceState moves the state forward to st, never back, and reports
+// whether it moved.
+func (s *MSRPSession) advanceState(st SessionState) bool {
 	for {
 		old := s.state.Load()
-		if old >= int32(st) || s.state.CompareAndSwap(old, int32(st)) {
-			if old < int32(st) {
-				s.t.Logger.Event("session state", "state", st.String(), "was", SessionState(old).String())
-			}
-			return
+		if old >= int32(st) {
+			return false
+		}
+		if s.state.CompareAndSwap(old, int32(st)) {
+			s.t.Logger.Event("session state", "state", st.String(), "was", SessionState(old).String())
+			return true
 		}
 	}
 }
@@ -938,12 +933,9 @@ func (s *MSRPSession) flushOwed(timeout time.Duration) {
 // every goroutine of the session has ended: nil, or ctx's error if ctx ended
 // first (the session is then closed at once).
 func (s *MSRPSession) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if s.State() == StateConnected {
-		s.setState(StateFlushing)
+	if s.advanceState(StateFlushing) { // only from CONNECTED, only once
 		close(s.flush)
 	}
-	s.mu.Unlock()
 	s.signal()
 	// Wait for the writer to empty the queue and the last responses.
 	for {
@@ -1003,7 +995,7 @@ func (s *MSRPSession) end(err error) {
 			s.complete(item, nil, s.err)
 		}
 		for _, m := range messages {
-			m.fail(s.err)
+			m.finish(s.err)
 		}
 	})
 }
