@@ -570,8 +570,8 @@ func sessionTransfer(b *testing.B, size int64, chunkSize int) (time.Duration, ui
 	done := make(chan *IncomingMessage, 1)
 	a := NewMSRPSession(ta, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{ChunkSize: chunkSize}})
 	peer := NewMSRPSession(tb, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{
-		OnMessage:     func(m *IncomingMessage) { done <- m },
-		MessageWriter: func(*IncomingMessage) io.Writer { return io.Discard },
+		OnMessage:     func(_ *MSRPSession, m *IncomingMessage) { done <- m },
+		MessageWriter: func(*MSRPSession, *IncomingMessage) io.Writer { return io.Discard },
 	}})
 	defer a.Close()
 	defer peer.Close()

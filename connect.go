@@ -541,23 +541,31 @@ func (a *AcceptorDirect) Cleanup() error {
 // bind): it records the peer's path, sends an empty SEND and waits for the
 // response to that SEND (matched by transaction id). A request the peer
 // sends meanwhile, as when both ends think they are active, is checked and
-// answered (empty SENDs) or kept for the next ReadChunk (anything else), so
-// neither side waits for the other. A negative response is returned as a
-// *TransactionError. The caller bounds the wait with ctx.
+// answered (empty SENDs) or kept, unanswered, for the ReadChunk calls after
+// Bind returns (anything else), so neither side waits for the other. A
+// negative response is returned as a *TransactionError. The caller bounds
+// the wait with ctx.
 func (t *MSRPTransport) Bind(ctx context.Context, fullRemotePath []URI) error {
 	t.SetRemotePath(fullRemotePath)
 	req := t.MakeSendRequest("", nil, 1, 0)
 	if err := t.WriteChunk(ctx, req); err != nil {
 		return err
 	}
+	var kept keptChunks
 	for {
 		c, err := t.readBindingChunk(ctx)
 		if err != nil {
 			return err
 		}
 		if c.IsRequest() {
-			if _, err := t.takeBindingRequest(ctx, c); err != nil && !isRefusal(err) {
+			keep, err := t.takeBindingRequest(ctx, c)
+			if err != nil && !isRefusal(err) {
 				return err
+			}
+			if keep {
+				if err := kept.add(c); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -568,8 +576,31 @@ func (t *MSRPTransport) Bind(ctx context.Context, fullRemotePath []URI) error {
 		if c.Code != 200 {
 			return &TransactionError{Code: c.Code, Comment: c.Comment}
 		}
+		t.unreadChunks(kept.chunks...)
 		return nil
 	}
+}
+
+// Bounds on the requests with content that a peer may send before it
+// answers our binding: they are kept in memory for the session.
+const (
+	maxKeptWhileBinding      = 16
+	maxKeptBytesWhileBinding = 4 << 20
+)
+
+// keptChunks holds the requests that arrive while binding, within bounds.
+type keptChunks struct {
+	chunks []*Chunk
+	bytes  int
+}
+
+func (k *keptChunks) add(c *Chunk) error {
+	if len(k.chunks) >= maxKeptWhileBinding || k.bytes+len(c.Data) > maxKeptBytesWhileBinding {
+		return fmt.Errorf("msrp: peer sent more than %d requests or %d bytes before answering the binding", maxKeptWhileBinding, maxKeptBytesWhileBinding)
+	}
+	k.chunks = append(k.chunks, c)
+	k.bytes += len(c.Data)
+	return nil
 }
 
 // AcceptBinding binds the session on the passive side (msrplib's
@@ -595,9 +626,18 @@ func (t *MSRPTransport) AcceptBinding(ctx context.Context, fullRemotePath []URI)
 		if len(fullRemotePath) == 0 {
 			t.learnRemotePath(c)
 		}
-		_, err = t.takeBindingRequest(ctx, c)
-		return err
+		return t.bindWith(ctx, c)
 	}
+}
+
+// bindWith binds the transport with the peer's first request: answered
+// now if it is empty, kept for the next ReadChunk if it has content.
+func (t *MSRPTransport) bindWith(ctx context.Context, first *Chunk) error {
+	keep, err := t.takeBindingRequest(ctx, first)
+	if keep {
+		t.unreadChunks(first)
+	}
+	return err
 }
 
 // learnRemotePath takes the peer's path from a request's From-Path, less
@@ -616,10 +656,10 @@ func (t *MSRPTransport) learnRemotePath(c *Chunk) {
 }
 
 // takeBindingRequest handles a request that arrives while binding: it
-// checks the paths, answers refusals and empty SENDs, and keeps anything
-// else for the next ReadChunk. It reports whether the request named this
-// session.
-func (t *MSRPTransport) takeBindingRequest(ctx context.Context, c *Chunk) (bool, error) {
+// checks the paths, and answers a refusal or an empty SEND. It reports
+// whether the request is one for the session to answer (it has content):
+// the caller keeps it for the session's reads.
+func (t *MSRPTransport) takeBindingRequest(ctx context.Context, c *Chunk) (keep bool, err error) {
 	if err := t.CheckIncomingSENDChunk(c); err != nil {
 		te := err.(*TransactionError)
 		t.Logger.Event("refusing binding", "code", te.Code, "reason", te.Comment)
@@ -629,9 +669,8 @@ func (t *MSRPTransport) takeBindingRequest(ctx context.Context, c *Chunk) (bool,
 		return false, err
 	}
 	if c.Method == MethodSEND && !c.hasBodySection() {
-		return true, t.WriteResponse(ctx, c, 200, "")
+		return false, t.WriteResponse(ctx, c, 200, "")
 	}
-	t.unreadChunk(c)
 	return true, nil
 }
 

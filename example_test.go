@@ -251,8 +251,10 @@ func ExampleMSRPSession_SendMessage() {
 	}
 
 	received := make(chan *msrp.IncomingMessage, 1)
+	var chunks int // Bob's callbacks run one at a time, in order: no lock needed
 	bob := msrp.NewMSRPSession(<-accepted, msrp.SessionConfig{
-		MessageConfig: msrp.MessageConfig{OnMessage: func(m *msrp.IncomingMessage) { received <- m }},
+		OnIncoming:    func(_ *msrp.MSRPSession, c *msrp.Chunk) { chunks++ },
+		MessageConfig: msrp.MessageConfig{OnMessage: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) { received <- m }},
 	})
 	defer bob.Close()
 	alice := msrp.NewMSRPSession(t, msrp.SessionConfig{
@@ -261,16 +263,14 @@ func ExampleMSRPSession_SendMessage() {
 	defer alice.Close()
 
 	text := strings.Repeat("All work and no play. ", 200) // 4,400 bytes
-	var chunks int
-	m, err := alice.SendMessage(strings.NewReader(text), int64(len(text)), "text/plain",
-		msrp.MessageOptions{OnProgress: func(sent, size int64) { chunks++ }})
+	m, err := alice.SendMessage(strings.NewReader(text), int64(len(text)), "text/plain", msrp.MessageOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	if err := m.Wait(ctx); err != nil { // every chunk answered 200
 		log.Fatal(err)
 	}
-	got := <-received
+	got := <-received // OnMessage came after OnIncoming for each chunk
 	fmt.Println(chunks, "chunks sent")
 	fmt.Println(got.ContentType, got.Size, got.Err, string(got.Data) == text)
 	// Output:

@@ -261,8 +261,8 @@ func FuzzSession(f *testing.F) {
 		tr.SetLimits(256, 8, 4096)
 		s := NewMSRPSession(tr, SessionConfig{
 			KeepaliveInterval: -1,
-			OnIncoming:        func(*Chunk) {},
-			MessageConfig:     MessageConfig{OnMessage: func(*IncomingMessage) {}, MaxMessageSize: 1 << 16},
+			OnIncoming:        func(*MSRPSession, *Chunk) {},
+			MessageConfig:     MessageConfig{OnMessage: func(*MSRPSession, *IncomingMessage) {}, MaxMessageSize: 1 << 16},
 		})
 		drained := make(chan struct{})
 		go func() { io.Copy(io.Discard, b); close(drained) }() // read whatever the session answers

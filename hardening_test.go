@@ -205,7 +205,7 @@ func TestFaultFloodWithoutReading(t *testing.T) {
 	s, p := hostileSetup(t, SessionConfig{
 		KeepaliveInterval: -1,
 		MaxPending:        1024,
-		OnIncoming:        func(*Chunk) { delivered.Done() },
+		OnIncoming:        func(*MSRPSession, *Chunk) { delivered.Done() },
 	})
 	raw := p.wire(t, "flood")
 	burst := bytes.Repeat(raw, 1000)

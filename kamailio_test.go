@@ -262,7 +262,7 @@ func relayPair(t *testing.T, a, b Connector, useTLS bool, size int) {
 	sa := NewMSRPSession(ta, SessionConfig{OnIncoming: recA.onChunk})
 	sb := NewMSRPSession(r.t, SessionConfig{OnIncoming: recB.onChunk, MessageConfig: MessageConfig{
 		OnMessage: recB.onMessage,
-		MessageWriter: func(m *IncomingMessage) io.Writer {
+		MessageWriter: func(_ *MSRPSession, m *IncomingMessage) io.Writer {
 			if m.ContentType == "application/octet-stream" {
 				return hash // the large message; text stays in memory
 			}

@@ -103,7 +103,7 @@ func relayFor(port int) MSRPRelaySettings {
 
 const usePath = "msrp://127.0.0.1:2855/rsess1;tcp"
 
-func TestRelayAuth(t *testing.T) {
+func TestMsrplibBug14RelayAuth(t *testing.T) {
 	leakcheck.Check(t)
 	tests := []struct {
 		name    string

@@ -308,8 +308,7 @@ func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) error {
 // the Complete call w. The session is marked bound already.
 func (s *MSRPServer) finishBinding(ctx context.Context, t *MSRPTransport, first *Chunk, w *completeWaiter) error {
 	t.SetRemotePath(w.remote)
-	_, err := t.takeBindingRequest(ctx, first)
-	if err != nil {
+	if err := t.bindWith(ctx, first); err != nil {
 		s.mu.Lock()
 		if l, ok := s.locals[t.LocalURI().SessionID]; ok {
 			l.bound = false

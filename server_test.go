@@ -268,7 +268,7 @@ func TestServerRefusals(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "hello at once", string(got.Data))
 		require.NoError(t, tr.WriteResponse(ctx, got, 200, ""))
-		assertAnsweredOnce(t, p, first)
+		assertAnsweredOnce(t, p, tr, first)
 	})
 }
 

@@ -220,9 +220,9 @@ func (t *MSRPTransport) CheckIncomingSENDChunk(c *Chunk) error {
 	if !t.UseSessmatch {
 		// Fast path: the peer wrote the paths exactly as we would.
 		t.pathMu.RLock()
-		same := c.Headers.Get(HeaderToPath) == t.fromPath && c.Headers.Get(HeaderFromPath) == t.toPath
+		same := t.toPath != "" && c.Headers.Get(HeaderToPath) == t.fromPath && c.Headers.Get(HeaderFromPath) == t.toPath
 		t.pathMu.RUnlock()
-		if same && t.toPath != "" {
+		if same {
 			return nil
 		}
 	}
@@ -276,13 +276,14 @@ func (t *MSRPTransport) ReadChunk(ctx context.Context) (*Chunk, error) {
 func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, error) {
 	t.readMu.Lock()
 	defer t.readMu.Unlock()
-	if len(t.unread) > 0 {
-		c := t.unread[0]
-		t.unread = t.unread[1:]
-		return c, nil
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if len(t.unread) > 0 {
+		c := t.unread[0]
+		t.unread[0] = nil
+		t.unread = t.unread[1:]
+		return c, nil
 	}
 	if t.readErr != nil {
 		return nil, t.readErr
@@ -384,11 +385,12 @@ func (t *MSRPTransport) logIllegal(err error) {
 	}
 }
 
-// unreadChunk sets a chunk aside so that the next ReadChunk returns it.
-func (t *MSRPTransport) unreadChunk(c *Chunk) {
+// unreadChunks sets chunks aside, in order, so that the next ReadChunk
+// calls return them.
+func (t *MSRPTransport) unreadChunks(cs ...*Chunk) {
 	t.readMu.Lock()
 	defer t.readMu.Unlock()
-	t.unread = append(t.unread, c)
+	t.unread = append(t.unread, cs...)
 }
 
 // ---- Writing ----------------------------------------------------------------

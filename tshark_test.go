@@ -76,7 +76,7 @@ func TestTsharkDecodesWhatWeSend(t *testing.T) {
 	// a TCP segment (see DisableWriteBatching).
 	a := NewMSRPSession(ta, SessionConfig{DisableWriteBatching: true, MessageConfig: MessageConfig{ChunkSize: 1000, Window: 1}})
 	b := NewMSRPSession(r.t, SessionConfig{DisableWriteBatching: true, AcceptTypes: []string{"text/plain"},
-		MessageConfig: MessageConfig{OnMessage: func(m *IncomingMessage) { got <- m }}})
+		MessageConfig: MessageConfig{OnMessage: func(_ *MSRPSession, m *IncomingMessage) { got <- m }}})
 	body := strings.Repeat("0123456789", 500)
 	m, err := a.SendMessage(strings.NewReader(body), int64(len(body)), "text/plain", MessageOptions{SuccessReport: true})
 	require.NoError(t, err)

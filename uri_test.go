@@ -141,7 +141,7 @@ func TestPath(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestRandomIDs(t *testing.T) {
+func TestMsrplibBug18RandomIDs(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
 		sid, tid, mid := NewSessionID(), NewTransactionID(), NewMessageID()

@@ -162,7 +162,7 @@ func newPeer(name string, t *msrp.MSRPTransport) *peer {
 		AcceptTypes: []string{"text/plain", "application/octet-stream"},
 		MessageConfig: msrp.MessageConfig{
 			// Text stays in memory; a file streams into a hash, never held whole.
-			MessageWriter: func(m *msrp.IncomingMessage) io.Writer {
+			MessageWriter: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) io.Writer {
 				if strings.HasPrefix(m.ContentType, "text/") {
 					return nil
 				}
@@ -172,7 +172,7 @@ func newPeer(name string, t *msrp.MSRPTransport) *peer {
 				mu.Unlock()
 				return h
 			},
-			OnMessage: func(m *msrp.IncomingMessage) {
+			OnMessage: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) {
 				if strings.HasPrefix(m.ContentType, "text/") {
 					if m.Err == nil {
 						p.received <- string(m.Data)
@@ -207,11 +207,15 @@ func sendFile(ctx context.Context, out io.Writer, from, to *peer, size int) erro
 	sum := sha256.Sum256(data)
 	fmt.Fprintf(out, "%s sends %s a %s file (SHA-256 %x…)\n", from.name, to.name, humanSize(int64(size)), sum[:6])
 	last := -1
+	shownAll := make(chan struct{}) // progress comes on the session's callback goroutine
 	m, err := from.session.SendMessage(bytes.NewReader(data), int64(size), "application/octet-stream", msrp.MessageOptions{
 		OnProgress: func(sent, total int64) {
 			if pct := int(100 * sent / max(total, 1)); pct/25 != last/25 || sent == total {
 				last = pct
 				fmt.Fprintf(out, "  sent %3d%%  %s of %s\n", pct, humanSize(sent), humanSize(total))
+			}
+			if sent == total {
+				close(shownAll)
 			}
 		},
 	})
@@ -221,6 +225,7 @@ func sendFile(ctx context.Context, out io.Writer, from, to *peer, size int) erro
 	if err := m.Wait(ctx); err != nil {
 		return fmt.Errorf("the file was not delivered: %w", err)
 	}
+	<-shownAll
 	var got fileResult
 	select {
 	case got = <-to.file:

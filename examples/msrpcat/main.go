@@ -146,7 +146,7 @@ func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Wri
 	}
 	files := map[string]hash.Hash{}
 	s := msrp.NewMSRPSession(t, msrp.SessionConfig{MessageConfig: msrp.MessageConfig{
-		MessageWriter: func(m *msrp.IncomingMessage) io.Writer {
+		MessageWriter: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) io.Writer {
 			if strings.HasPrefix(m.ContentType, "text/") {
 				return nil
 			}
@@ -154,7 +154,7 @@ func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Wri
 			files[m.MessageID] = h
 			return h
 		},
-		OnMessage: func(m *msrp.IncomingMessage) {
+		OnMessage: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) {
 			h := files[m.MessageID]
 			delete(files, m.MessageID)
 			switch {
@@ -279,12 +279,16 @@ func sendFile(ctx context.Context, s *msrp.MSRPSession, name string, printf func
 		return err
 	}
 	h := sha256.New()
+	shownAll := make(chan struct{}) // progress comes on the session's callback goroutine
 	m, err := s.SendMessage(io.TeeReader(f, h), info.Size(), "application/octet-stream", msrp.MessageOptions{
 		Headers: msrp.Header{{Name: "Content-Disposition", Value: fmt.Sprintf("attachment; filename=%q", info.Name())}},
 		OnProgress: func(sent, total int64) {
 			const width = 30
 			done := int(width * sent / max(total, 1))
 			printf("\rmsrpcat: [%s%s] %3d%% %d/%d bytes", strings.Repeat("#", done), strings.Repeat(" ", width-done), 100*sent/max(total, 1), sent, total)
+			if sent == total {
+				close(shownAll)
+			}
 		},
 	})
 	if err != nil {
@@ -294,6 +298,7 @@ func sendFile(ctx context.Context, s *msrp.MSRPSession, name string, printf func
 		printf("\n")
 		return fmt.Errorf("file not delivered: %w", err)
 	}
+	<-shownAll
 	printf("\nmsrpcat: sent %s, %d bytes, SHA-256 %x\n", info.Name(), info.Size(), h.Sum(nil))
 	return nil
 }

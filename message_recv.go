@@ -1,0 +1,340 @@
+package msrp
+
+import (
+	"bytes"
+	"io"
+)
+
+// This file puts incoming messages together from their chunks.
+
+// IncomingMessage is a message put together from incoming chunks. The
+// session fills it in on the callback goroutine before OnMessage.
+type IncomingMessage struct {
+	MessageID   string
+	ContentType string // of the first chunk that arrived
+	Headers     Header // of the first chunk that arrived
+	Size        int64  // from Byte-Range; Unknown if no chunk said
+	Received    int64  // body bytes placed
+	Data        []byte // the body, when kept in memory and complete
+	Err         error  // nil once complete; else why the message ended
+}
+
+// inMessage is the session's side of an incoming message, guarded by the
+// session's mutex.
+type inMessage struct {
+	m        *IncomingMessage // the application's, filled in on the callback goroutine
+	sink     *messageSink     // where the body goes, on the callback goroutine
+	head     *Chunk           // its first chunk without the body, for failure REPORTs
+	size     int64
+	received int64
+	written  int64 // bytes handed to the sink in order: the next byte is written+1
+	ahead    map[int64][]byte
+	aheadN   int64
+	endPos   int64 // last byte, once the final chunk has arrived; 0 before
+	inMemory bool  // no MessageWriter: the size cap is checked here
+	err      error
+}
+
+// messageSink is where an incoming message's body goes. Only the callback
+// goroutine touches it.
+type messageSink struct {
+	w        io.Writer
+	mem      *bytes.Buffer
+	limit    int64
+	err      error
+	reported bool
+}
+
+func (k *messageSink) open(s *MSRPSession, m *IncomingMessage, writerFor func(*MSRPSession, *IncomingMessage) io.Writer) {
+	if k.w = writerFor(s, m); k.w == nil {
+		k.mem = &bytes.Buffer{}
+	}
+}
+
+func (k *messageSink) write(segments [][]byte) {
+	for _, d := range segments {
+		if k.err != nil {
+			return
+		}
+		if k.mem != nil {
+			if int64(k.mem.Len()+len(d)) > k.limit {
+				k.err = &TransactionError{Code: 413, Comment: "Message too large"}
+				return
+			}
+			k.mem.Write(d)
+			continue
+		}
+		if _, err := k.w.Write(d); err != nil {
+			k.err = &TransactionError{Code: 413, Comment: "Cannot store message: " + err.Error()}
+		}
+	}
+}
+
+// incomingMessages reassembles a session's incoming messages. Guarded by
+// the session's mutex.
+type incomingMessages struct {
+	cfg     *MessageConfig
+	active  map[string]*inMessage
+	refused recentIDs // recently refused Message-IDs: their later chunks get 413 too
+}
+
+// maxRefusedIDs bounds the refused Message-IDs a session remembers.
+const maxRefusedIDs = 256
+
+// recentIDs remembers the last maxRefusedIDs ids added, forgetting the
+// oldest first.
+type recentIDs struct {
+	set   map[string]struct{}
+	order []string // ring, oldest at next once full
+	next  int
+}
+
+func (r *recentIDs) add(id string) {
+	if _, ok := r.set[id]; ok {
+		return
+	}
+	if r.set == nil {
+		r.set = map[string]struct{}{}
+	}
+	if len(r.order) < maxRefusedIDs {
+		r.order = append(r.order, id)
+	} else {
+		delete(r.set, r.order[r.next])
+		r.order[r.next] = id
+		r.next = (r.next + 1) % maxRefusedIDs
+	}
+	r.set[id] = struct{}{}
+}
+
+func (r *recentIDs) has(id string) bool {
+	_, ok := r.set[id]
+	return ok
+}
+
+func (in *incomingMessages) init(cfg *MessageConfig) {
+	in.cfg = cfg
+	in.active = map[string]*inMessage{}
+}
+
+// add places a SEND chunk in its message, handing the bytes that are now in
+// order to the callback goroutine. It returns an error to answer the chunk
+// with (413) instead of 200, and the message if the chunk ended it.
+func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
+	if in.cfg.OnMessage == nil {
+		return nil, nil
+	}
+	mid, err := c.MessageID()
+	if err != nil || (len(c.Data) == 0 && c.ContFlag == FlagEnd && !c.hasBodySection()) {
+		return nil, nil // an empty SEND: binding or keepalive, no message
+	}
+	if in.refused.has(mid) {
+		return nil, &TransactionError{Code: 413, Comment: "Message refused"}
+	}
+	r, err := c.ByteRange()
+	if err != nil {
+		r = ByteRange{Start: 1, End: int64(len(c.Data)), Total: int64(len(c.Data))}
+	}
+	im, ok := in.active[mid]
+	if !ok && c.ContFlag == FlagAborted {
+		return nil, nil // the end of a message not in progress: nothing to end
+	}
+	if !ok {
+		if len(in.active) >= in.cfg.maxIncoming() {
+			return nil, &TransactionError{Code: 413, Comment: "Too many messages at once"}
+		}
+		head := *c
+		head.Data = nil
+		im = &inMessage{
+			m:        &IncomingMessage{MessageID: mid, Headers: c.Headers, Size: r.Total},
+			head:     &head,
+			size:     r.Total,
+			inMemory: in.cfg.MessageWriter == nil,
+			sink:     &messageSink{limit: in.cfg.maxMessageSize()},
+		}
+		im.m.ContentType, _ = c.ContentType()
+		if im.inMemory {
+			if im.size != Unknown && im.size > in.cfg.maxMessageSize() {
+				return in.refuse(im, &TransactionError{Code: 413, Comment: "Message too large"})
+			}
+			im.sink.mem = &bytes.Buffer{}
+		} else {
+			k, m, writerFor := im.sink, im.m, in.cfg.MessageWriter
+			s.callLocked(func() { k.open(s, m, writerFor) })
+		}
+		in.active[mid] = im
+	}
+	if c.ContFlag == FlagAborted {
+		im.err = ErrMessageAborted
+		return in.end(im), nil
+	}
+	if im.size == Unknown && r.Total != Unknown {
+		im.size = r.Total // a later chunk may tell the size
+	}
+	segments, bodies, err := in.place(im, r.Start, c.Data)
+	if err != nil {
+		return in.refuse(im, err)
+	}
+	if len(segments) > 0 {
+		release := s.cfg.OnIncoming == nil // else the application has the chunk
+		k, n := im.sink, 0
+		for _, d := range segments {
+			n += len(d)
+		}
+		s.callHoldingLocked(n, func() {
+			k.write(segments)
+			if k.err != nil && !k.reported {
+				k.reported = true
+				s.storageFailed(im, k.err)
+			}
+			if release {
+				for _, b := range bodies {
+					recycleBody(b)
+				}
+			}
+		})
+	}
+	if c.ContFlag == FlagEnd {
+		im.endPos = r.Start + int64(len(c.Data)) - 1
+	}
+	if im.complete() {
+		return in.end(im), nil
+	}
+	return nil, nil
+}
+
+// place takes data at 1-based position start: what follows the bytes
+// written so far is returned as segments to write, in order, with the
+// chunk bodies they came from; what lies beyond a gap is kept, bounded;
+// what was received already is skipped.
+func (in *incomingMessages) place(im *inMessage, start int64, data []byte) (segments, bodies [][]byte, err error) {
+	next := im.written + 1
+	end := start + int64(len(data)) - 1
+	switch {
+	case len(data) == 0 || end < next:
+		return nil, nil, nil // nothing new
+	case start > next:
+		if _, dup := im.ahead[start]; dup {
+			return nil, nil, nil
+		}
+		if im.aheadN+int64(len(data)) > in.cfg.maxMessageSize() {
+			return nil, nil, &TransactionError{Code: 413, Comment: "Too much out of order"}
+		}
+		if im.ahead == nil {
+			im.ahead = map[int64][]byte{}
+		}
+		im.ahead[start] = data
+		im.aheadN += int64(len(data))
+		im.received += int64(len(data))
+		return nil, nil, nil
+	}
+	if err := in.take(im, data[next-start:]); err != nil {
+		return nil, nil, err
+	}
+	segments, bodies = append(segments, data[next-start:]), append(bodies, data)
+	im.received += end - next + 1
+	// Chunks waiting beyond the gap may fit now.
+	for len(im.ahead) > 0 {
+		progressed := false
+		for pos, d := range im.ahead {
+			next := im.written + 1
+			if pos > next {
+				continue
+			}
+			delete(im.ahead, pos)
+			im.aheadN -= int64(len(d))
+			im.received -= int64(len(d))
+			if skip := next - pos; skip < int64(len(d)) {
+				if err := in.take(im, d[skip:]); err != nil {
+					return nil, nil, err
+				}
+				segments = append(segments, d[skip:])
+				im.received += int64(len(d)) - skip
+			}
+			bodies = append(bodies, d)
+			progressed = true
+		}
+		if !progressed {
+			break
+		}
+	}
+	return segments, bodies, nil
+}
+
+// take counts bytes written in order, within the cap of a message kept in
+// memory.
+func (in *incomingMessages) take(im *inMessage, data []byte) error {
+	if im.inMemory && im.written+int64(len(data)) > in.cfg.maxMessageSize() {
+		return &TransactionError{Code: 413, Comment: "Message too large"}
+	}
+	im.written += int64(len(data))
+	return nil
+}
+
+func (im *inMessage) complete() bool {
+	if len(im.ahead) > 0 {
+		return false
+	}
+	if im.size != Unknown {
+		return im.written >= im.size
+	}
+	return im.endPos > 0 && im.written >= im.endPos
+}
+
+// refuse ends a message with err, and remembers its id so that its later
+// chunks are refused too.
+func (in *incomingMessages) refuse(im *inMessage, err error) (*inMessage, error) {
+	in.refused.add(im.m.MessageID)
+	im.err = err
+	if in.active[im.m.MessageID] != im {
+		return im, err
+	}
+	return in.end(im), err
+}
+
+// end forgets a message; the caller hands it to OnMessage.
+func (in *incomingMessages) end(im *inMessage) *inMessage {
+	delete(in.active, im.m.MessageID)
+	im.ahead = nil
+	return im
+}
+
+// endAll fails every message in progress; the session has ended.
+func (in *incomingMessages) endAll(s *MSRPSession, err error) {
+	for _, im := range in.active {
+		im.err = err
+		s.messageEndedLocked(in.end(im))
+	}
+}
+
+// messageEndedLocked hands an ended message to OnMessage, after the writes
+// of its body.
+func (s *MSRPSession) messageEndedLocked(im *inMessage) {
+	if im == nil || s.cfg.OnMessage == nil {
+		return
+	}
+	m, k, on := im.m, im.sink, s.cfg.OnMessage
+	size, received, err := im.size, im.received, im.err
+	s.callLocked(func() {
+		m.Size, m.Received, m.Err = size, received, err
+		if m.Err == nil && k.err != nil {
+			m.Err = k.err
+		}
+		if m.Err == nil && k.mem != nil {
+			m.Data = k.mem.Bytes()
+		}
+		on(s, m)
+	})
+}
+
+// storageFailed takes a failed write of a message's body, on the callback
+// goroutine: the message is refused (413 for its later chunks) and its
+// sender gets a failure REPORT for what it had sent.
+func (s *MSRPSession) storageFailed(im *inMessage, err error) {
+	s.mu.Lock()
+	defer s.unlock()
+	if s.incoming.active[im.m.MessageID] == im {
+		s.incoming.refuse(im, err)
+		s.messageEndedLocked(im)
+	}
+	s.failureReportLocked(im.head, im, err)
+}
