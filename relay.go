@@ -459,8 +459,9 @@ func (c *ConnectorRelay) Complete(ctx context.Context, fullRemotePath []URI) (*M
 	return c.rc.complete(ctx, &c.ConnectConfig, fullRemotePath, true)
 }
 
-// Cleanup closes the relay connection unless Complete handed it out. It is
-// safe to call more than once.
+// Cleanup stops a Prepare or Complete in progress and closes the relay
+// connection unless Complete handed it out. It is safe to call more than
+// once.
 func (c *ConnectorRelay) Cleanup() error { return c.rc.cleanup() }
 
 // Prepare is as for ConnectorRelay.
@@ -475,7 +476,7 @@ func (a *AcceptorRelay) Complete(ctx context.Context, fullRemotePath []URI) (*MS
 	return a.rc.complete(ctx, &a.ConnectConfig, fullRemotePath, false)
 }
 
-// Cleanup closes the relay connection unless Complete handed it out.
+// Cleanup is as for ConnectorRelay.
 func (a *AcceptorRelay) Cleanup() error { return a.rc.cleanup() }
 
 // relayConnection is what ConnectorRelay and AcceptorRelay share.
@@ -484,6 +485,15 @@ type relayConnection struct {
 	t       *MSRPTransport
 	handed  bool
 	cleaned bool
+	cancel  context.CancelFunc // of a Prepare or Complete in progress: Cleanup calls it
+}
+
+// begin starts a Prepare or Complete that Cleanup can stop. Called with
+// rc.mu held.
+func (rc *relayConnection) begin(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	rc.cancel = cancel
+	return ctx, cancel
 }
 
 func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, relay *MSRPRelaySettings, resolver SRVResolver, localURI URI) ([]URI, error) {
@@ -496,6 +506,8 @@ func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, rela
 		rc.mu.Unlock()
 		return nil, errors.New("msrp: relay connection already prepared")
 	}
+	ctx, cancel := rc.begin(ctx)
+	defer cancel()
 	rc.mu.Unlock()
 
 	stage, stop := withStage(ctx, cfg.connectTimeout(), ErrRelayConnectTimeout)
@@ -580,6 +592,8 @@ func (rc *relayConnection) complete(ctx context.Context, cfg *ConnectConfig, ful
 		return nil, errors.New("msrp: Complete already called")
 	}
 	rc.handed = true
+	ctx, cancel := rc.begin(ctx)
+	defer cancel()
 	rc.mu.Unlock()
 
 	stage, stop := withStage(ctx, cfg.bindTimeout(), ErrBindSessionTimeout)
@@ -601,6 +615,9 @@ func (rc *relayConnection) cleanup() error {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.cleaned = true
+	if rc.cancel != nil {
+		rc.cancel()
+	}
 	if rc.t != nil && !rc.handed {
 		return rc.t.Close()
 	}
