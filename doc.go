@@ -39,6 +39,15 @@
 // first. Timeouts match ErrTimeout and context.DeadlineExceeded with
 // errors.Is; MSRP status codes come as *TransactionError; bad input as
 // *ChunkParseError or *HeaderError. Nothing is logged unless a Logger with
-// an slog.Logger is given, and credentials never are. Callbacks run on the
-// session's goroutines and must not block.
+// an slog.Logger is given, and credentials never are.
+//
+// # Callbacks and lifecycle
+//
+// A session's callbacks run one at a time, in order, on a goroutine of the
+// session's own, outside every lock, and receive the session: they may call
+// any of its methods, Close and Shutdown included. Every outcome (a
+// response callback, DeliverChunk, OutgoingMessage.Wait, OnMessage) comes
+// exactly once, however the session ends. Close is safe from anywhere and
+// returns once the connection is closed; Done is closed once the last
+// callback has returned.
 package msrp

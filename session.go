@@ -20,7 +20,7 @@ const (
 // application, the session stops reading: TCP then holds the peer back.
 const (
 	maxBacklogChunks = 256
-	maxBacklogBytes  = 4 << 20
+	maxBacklogBytes  = 1 << 20
 )
 
 // ErrTooManyPending is returned by SendChunk when MaxPending chunks are
@@ -61,7 +61,7 @@ func (s SessionState) String() string {
 // SendChunk run one at a time, in the order of the events they report, on
 // the session's callback goroutine, outside every lock of the library. They
 // may call any method of the session, Close and Shutdown included. While a
-// callback runs, the session goes on reading until 256 requests (or 4 MiB of
+// callback runs, the session goes on reading until 256 requests (or 1 MiB of
 // their bodies) wait for it, then stops reading until it returns: a callback
 // that blocks for long, or waits for the peer while the peer keeps sending,
 // holds the session up; such work belongs on a goroutine of its own.
@@ -114,6 +114,27 @@ func (c *SessionConfig) keepaliveInterval() time.Duration {
 	}
 	return c.KeepaliveInterval
 }
+
+// How a session's concurrency works (ARCHITECTURE.md has the longer form):
+//
+//   - mu owns every field that follows it in MSRPSession, and the fields of
+//     outItem, OutgoingMessage and inMessage that say so. Each change is
+//     made with mu held; mu is never held for I/O or application code. What
+//     must follow a change but may not run under mu (logging, closing the
+//     transport) is appended to post and run by unlock.
+//   - The reader reads without mu and handles each chunk with it; before it
+//     reads on, it waits (roomWake, closing) while the answers queued reach
+//     MaxPending or the callback backlog is full.
+//   - The writer takes a batch with mu, writes without it, and settles with
+//     it; it waits on writerWake, and is the only writer to the transport.
+//   - Timers (response deadlines, keepalive) are AfterFuncs that take mu.
+//   - The callback goroutine runs application code in order, taking mu only
+//     to take the next batch and to count down the backlog; Done closes when
+//     it has run the last one after ioDone.
+//   - An outcome is delivered only by settleLocked, once: the first caller
+//     for an item wins. endLocked, once, fails everything awaited, closes
+//     closing, and closes the transport after unlock; the reader, the writer
+//     and relay renewal then return (ioDone), which is all Close waits for.
 
 // MSRPSession runs an MSRP session over a bound transport: msrplib's
 // MSRPSession. It answers incoming requests, tracks the transactions of
