@@ -214,6 +214,8 @@ func (m *OutgoingMessage) read(r io.Reader, chunkSize int) {
 		}
 		var buf []byte
 		select {
+		case <-m.stop:
+			return // no read after the message has ended
 		case buf = <-m.free:
 		default:
 			buf = make([]byte, chunkSize)
@@ -231,6 +233,11 @@ func (m *OutgoingMessage) read(r io.Reader, chunkSize int) {
 			}
 		default:
 			p.err = fmt.Errorf("msrp: message reader: %w", err)
+		}
+		select {
+		case <-m.stop:
+			return // the message ended during the read: nothing more of it
+		default:
 		}
 		select {
 		case m.pieces <- p:
@@ -300,7 +307,8 @@ func (m *OutgoingMessage) chunkLocked(data []byte, flag byte) *outItem {
 		s.messages = removeMessage(s.messages, m)
 		m.stopReading()
 	}
-	it := &outItem{c: c, msg: m, progress: m.sent}
+	s.seq++
+	it := &outItem{c: c, msg: m, progress: m.sent, seq: s.seq}
 	s.byTID[c.TransactionID] = it
 	s.outstanding++
 	return it
@@ -329,7 +337,7 @@ func (m *OutgoingMessage) stopReading() {
 func (m *OutgoingMessage) writingLocked(it *outItem) {
 	if on := m.opts.OnProgress; on != nil {
 		sent, size := it.progress, m.Size
-		m.s.callLocked(func() { on(sent, size) })
+		m.s.callLocked(0, func() { on(sent, size) })
 	}
 }
 

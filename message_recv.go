@@ -159,7 +159,7 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 			im.sink.mem = &bytes.Buffer{}
 		} else {
 			k, m, writerFor := im.sink, im.m, in.cfg.MessageWriter
-			s.callLocked(func() { k.open(s, m, writerFor) })
+			s.callLocked(0, func() { k.open(s, m, writerFor) })
 		}
 		in.active[mid] = im
 	}
@@ -180,7 +180,7 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 		for _, d := range segments {
 			n += len(d)
 		}
-		s.callHoldingLocked(n, func() {
+		s.callLocked(n, func() {
 			k.write(segments)
 			if k.err != nil && !k.reported {
 				k.reported = true
@@ -314,7 +314,7 @@ func (s *MSRPSession) messageEndedLocked(im *inMessage) {
 	}
 	m, k, on := im.m, im.sink, s.cfg.OnMessage
 	size, received, err := im.size, im.received, im.err
-	s.callLocked(func() {
+	s.callLocked(0, func() {
 		m.Size, m.Received, m.Err = size, received, err
 		if m.Err == nil && k.err != nil {
 			m.Err = k.err

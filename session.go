@@ -1,10 +1,13 @@
 package msrp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,12 +18,16 @@ const (
 	DefaultMaxPending        = 4096 // chunks queued, being written or awaiting a response
 )
 
-// Bounds on what waits for the callback goroutine. Once this many incoming
-// requests, or this many bytes of their bodies, wait to be handed to the
-// application, the session stops reading: TCP then holds the peer back.
+// Bounds on what waits for the callback goroutine. Once this many
+// callbacks, or callbacks holding this many bytes of what the peer sent,
+// wait to run, the session stops reading: TCP then holds the peer back.
+// While Shutdown waits for the answers to our requests, which may be
+// behind the peer's own requests, the bounds are wider.
 const (
-	maxBacklogChunks = 256
-	maxBacklogBytes  = 1 << 20
+	maxBacklogChunks      = 256
+	maxBacklogBytes       = 1 << 20
+	maxFlushBacklogChunks = 4096
+	maxFlushBacklogBytes  = 16 << 20
 )
 
 // ErrTooManyPending is returned by SendChunk when MaxPending chunks are
@@ -61,10 +68,11 @@ func (s SessionState) String() string {
 // SendChunk run one at a time, in the order of the events they report, on
 // the session's callback goroutine, outside every lock of the library. They
 // may call any method of the session, Close and Shutdown included. While a
-// callback runs, the session goes on reading until 256 requests (or 1 MiB of
-// their bodies) wait for it, then stops reading until it returns: a callback
-// that blocks for long, or waits for the peer while the peer keeps sending,
-// holds the session up; such work belongs on a goroutine of its own.
+// callback runs, the session goes on reading until 256 callbacks (or 1 MiB
+// of what they hold) wait for it, then stops reading until it returns: a
+// callback that blocks for long, or waits for the peer while the peer keeps
+// sending, holds the session up; such work belongs on a goroutine of its
+// own. (While Shutdown waits for its answers, 4096 callbacks and 16 MiB.)
 type SessionConfig struct {
 	// AcceptTypes lists the media types accepted in incoming SENDs, with
 	// "*" and "type/*" wildcards (SDP a=accept-types); nil means {"*"}.
@@ -181,7 +189,8 @@ type MSRPSession struct {
 	messages    []*OutgoingMessage  // messages with chunks still to send, served in turn
 	writing     int                 // chunks the writer has taken and not yet settled
 	outstanding int                 // chunks queued, being written or awaiting a response
-	byTID       map[string]*outItem // requests with an outcome to deliver, until it is delivered
+	byTID       map[string]*outItem // requests until they are settled (written, or answered)
+	seq         uint64              // numbers items in the order they were made
 	onWire      []*outItem          // written requests awaiting a response, oldest first
 	onWireLive  int                 // how many of onWire are still awaiting one
 	respTimer   *time.Timer         // fires at the response deadline of onWire's oldest
@@ -191,7 +200,10 @@ type MSRPSession struct {
 	keepaliveTimer *time.Timer
 	keepaliveOut   bool
 
-	flushed chan struct{} // made by Shutdown: closed once nothing of ours is outstanding
+	flushed      chan struct{} // made by Shutdown: closed once nothing of ours is outstanding
+	flushTarget  int64         // Shutdown answers the chunks read up to this count
+	handled      int64         // chunks the reader has read and handled
+	readerPaused bool          // the reader waits for room: the peer is there, unread
 
 	incoming     incomingMessages
 	callbacks    []callback // waiting for the callback goroutine
@@ -199,13 +211,15 @@ type MSRPSession struct {
 	backlogBytes int        // and the bytes they hold
 	post         []func()   // internal work to run once mu is released (see unlock)
 	ioRunning    int        // goroutines that ioDone waits for
+
+	read atomic.Int64 // chunks the reader has read, counted before it takes mu
 }
 
-// callback is one piece of application code for the callback goroutine.
+// callback is one piece of application code for the callback goroutine,
+// with the bytes of what the peer sent that it holds.
 type callback struct {
 	fn    func()
-	held  bool // it holds what the peer sent: it counts towards the backlog
-	bytes int  // how many bytes of it
+	bytes int
 }
 
 // outItem is one chunk to write, with what to do once it is written or
@@ -218,6 +232,7 @@ type outItem struct {
 	msg        *OutgoingMessage             // the message this chunk belongs to, if any
 	progress   int64                        // the message's bytes up to this chunk's end
 
+	seq      uint64    // its place in the order items were made
 	queued   bool      // in s.queue
 	written  bool      // on the wire
 	deadline time.Time // when it times out, once written
@@ -337,20 +352,23 @@ func (s *MSRPSession) touchLocked() { s.lastActivity = time.Now() }
 
 // ---- Callbacks ------------------------------------------------------------------
 
-// callLocked hands application code to the callback goroutine.
-func (s *MSRPSession) callLocked(fn func()) {
-	s.callbacks = append(s.callbacks, callback{fn: fn})
-	signal(s.callbackWake)
-}
-
-// callHoldingLocked hands application code that holds n bytes of what the
-// peer sent to the callback goroutine; it counts towards the backlog that
-// stops the reader.
-func (s *MSRPSession) callHoldingLocked(n int, fn func()) {
-	s.callbacks = append(s.callbacks, callback{fn: fn, held: true, bytes: n})
+// callLocked hands application code, which holds n bytes of what the peer
+// sent, to the callback goroutine. It counts towards the backlog that stops
+// the reader.
+func (s *MSRPSession) callLocked(n int, fn func()) {
+	s.callbacks = append(s.callbacks, callback{fn: fn, bytes: n})
 	s.backlog++
 	s.backlogBytes += n
 	signal(s.callbackWake)
+}
+
+// backlogFullLocked tells whether the reader should wait for the callback
+// goroutine before it reads on.
+func (s *MSRPSession) backlogFullLocked() bool {
+	if s.state == StateFlushing {
+		return s.backlog >= maxFlushBacklogChunks || s.backlogBytes >= maxFlushBacklogBytes
+	}
+	return s.backlog >= maxBacklogChunks || s.backlogBytes >= maxBacklogBytes
 }
 
 // runCallbacks is the callback goroutine: it runs the application's
@@ -382,13 +400,12 @@ func (s *MSRPSession) runCallbacks() {
 		for i, cb := range batch {
 			cb.fn()
 			batch[i] = callback{} // let go of what it holds
-			if cb.held {
-				s.mu.Lock()
-				s.backlog--
-				s.backlogBytes -= cb.bytes
-				s.mu.Unlock()
-				signal(s.roomWake)
-			}
+			s.mu.Lock()
+			s.backlog--
+			s.backlogBytes -= cb.bytes
+			s.mu.Unlock()
+			signal(s.roomWake)
+			signal(s.writerWake) // a message may wait for room for its progress
 		}
 	}
 }
@@ -412,23 +429,29 @@ func (s *MSRPSession) Shutdown(ctx context.Context) error {
 	if s.state == StateConnected {
 		s.setStateLocked(StateFlushing)
 		s.flushed = make(chan struct{})
+		s.flushTarget = s.read.Load() // what the reader has read by now is answered
 		if s.keepaliveTimer != nil {
 			s.keepaliveTimer.Stop()
 		}
 		s.checkFlushedLocked()
+		signal(s.roomWake) // the reader may read further ahead now
 	}
 	flushed := s.flushed
 	s.unlock()
 	if flushed != nil {
 		select {
-		case <-flushed:
-			s.end(nil)
-		case <-s.closing:
-		case <-ctx.Done():
-			s.end(ErrSessionClosed)
-			<-s.ioDone
-			return ctx.Err()
+		case <-flushed: // done already: whatever ctx says
+		default:
+			select {
+			case <-flushed:
+			case <-s.closing:
+			case <-ctx.Done():
+				s.end(ErrSessionClosed)
+				<-s.ioDone
+				return ctx.Err()
+			}
 		}
+		s.end(nil)
 	}
 	<-s.ioDone
 	s.mu.Lock()
@@ -445,7 +468,7 @@ func (s *MSRPSession) checkFlushedLocked() {
 	if s.flushed == nil || s.state != StateFlushing {
 		return
 	}
-	if len(s.queue) > 0 || len(s.messages) > 0 || s.writing > 0 || len(s.byTID) > 0 {
+	if len(s.queue) > 0 || len(s.messages) > 0 || s.writing > 0 || len(s.byTID) > 0 || s.handled < s.flushTarget {
 		return
 	}
 	select {
@@ -482,7 +505,8 @@ func (s *MSRPSession) endLocked(cause error) {
 	if s.state >= StateClosing {
 		return
 	}
-	if cause == nil {
+	graceful := cause == nil // Shutdown's flush is done
+	if graceful {
 		cause = ErrSessionClosed
 	}
 	s.err = closedError(cause)
@@ -490,7 +514,7 @@ func (s *MSRPSession) endLocked(cause error) {
 		s.cause = cause
 	}
 	s.setStateLocked(StateClosing)
-	s.lost = len(s.queue) > 0 || len(s.byTID) > 0 || len(s.messages) > 0
+	s.lost = s.lost || len(s.queue) > 0 || len(s.byTID) > 0 || len(s.messages) > 0 || s.writing > 0 || len(s.incoming.active) > 0
 	close(s.closing)
 	if s.respTimer != nil {
 		s.respTimer.Stop()
@@ -498,14 +522,20 @@ func (s *MSRPSession) endLocked(cause error) {
 	if s.keepaliveTimer != nil {
 		s.keepaliveTimer.Stop()
 	}
-	for _, it := range s.queue {
+	// Fail what is left in the order it was sent.
+	left := make([]*outItem, 0, len(s.queue)+len(s.byTID))
+	left = append(left, s.queue...)
+	for _, it := range s.byTID {
+		if !it.queued {
+			left = append(left, it)
+		}
+	}
+	slices.SortFunc(left, func(a, b *outItem) int { return cmp.Compare(a.seq, b.seq) })
+	for _, it := range left {
 		it.queued = false
 		s.settleLocked(it, nil, s.err)
 	}
 	s.queue = nil
-	for _, it := range s.byTID {
-		s.settleLocked(it, nil, s.err)
-	}
 	for _, m := range s.messages {
 		m.finishLocked(s.err)
 	}
@@ -516,7 +546,11 @@ func (s *MSRPSession) endLocked(cause error) {
 	signal(s.roomWake)
 	s.post = append(s.post, func() {
 		s.cancel()
-		s.t.Close()
+		if graceful {
+			s.t.Close() // a TLS connection says close_notify
+		} else {
+			s.t.closeNow()
+		}
 	})
 }
 

@@ -19,6 +19,9 @@ func (s *MSRPSession) reader() {
 	defer s.ioExited()
 	for {
 		c, err := s.t.readChunk(s.ctx, false) // the session's end closes the transport, which ends the read
+		if c != nil || err == nil || errors.As(err, new(*ChunkParseError)) {
+			s.read.Add(1) // before mu: a Shutdown from now on answers it
+		}
 		s.mu.Lock()
 		var pe *ChunkParseError
 		switch {
@@ -38,6 +41,8 @@ func (s *MSRPSession) reader() {
 			s.touchLocked()
 			s.handleResponseLocked(c)
 		}
+		s.handled++
+		s.checkFlushedLocked()
 		s.unlock()
 		if !s.waitForRoom() {
 			return
@@ -67,7 +72,8 @@ func (s *MSRPSession) waitForRoom() bool {
 	for {
 		s.mu.Lock()
 		ended := s.state >= StateClosing
-		full := len(s.queue) >= s.cfg.MaxPending || s.backlog >= maxBacklogChunks || s.backlogBytes >= maxBacklogBytes
+		full := len(s.queue) >= s.cfg.MaxPending || s.backlogFullLocked()
+		s.readerPaused = full && !ended
 		s.mu.Unlock()
 		switch {
 		case ended:
@@ -180,7 +186,7 @@ func (s *MSRPSession) handleRequestLocked(c *Chunk) {
 // deliverLocked hands a chunk to OnIncoming, if it is set.
 func (s *MSRPSession) deliverLocked(c *Chunk) {
 	if on := s.cfg.OnIncoming; on != nil {
-		s.callHoldingLocked(len(c.Data), func() { on(s, c) })
+		s.callLocked(len(c.Data), func() { on(s, c) })
 	}
 }
 

@@ -37,10 +37,13 @@ func (s *MSRPSession) enqueue(it *outItem) error {
 	if s.state != StateConnected && (s.state != StateFlushing || !owed) {
 		return fmt.Errorf("%w: cannot send in state %s", s.closedErrorLocked(), s.state)
 	}
+	if !it.c.IsRequest() && it.hasOutcome() {
+		return errors.New("msrp: a response gets no response: send it with Respond, or SendChunk without a callback")
+	}
 	if s.outstanding >= s.cfg.MaxPending {
 		return ErrTooManyPending
 	}
-	if it.hasOutcome() && it.c.IsRequest() {
+	if it.c.IsRequest() {
 		if _, dup := s.byTID[it.c.TransactionID]; dup {
 			return fmt.Errorf("msrp: transaction %s is already pending", it.c.TransactionID)
 		}
@@ -60,6 +63,8 @@ func (s *MSRPSession) closedErrorLocked() error {
 
 // queueLocked puts an admitted item on the queue and wakes the writer.
 func (s *MSRPSession) queueLocked(it *outItem) {
+	s.seq++
+	it.seq = s.seq
 	it.queued = true
 	s.queue = append(s.queue, it)
 	s.outstanding++
@@ -196,7 +201,7 @@ func (s *MSRPSession) settleLocked(it *outItem, resp *Chunk, err error) {
 			it.internal(resp, err)
 		case it.onResponse != nil:
 			onResponse := it.onResponse
-			s.callLocked(func() { onResponse(resp, err) })
+			s.callLocked(0, func() { onResponse(resp, err) })
 		}
 		if it.msg != nil {
 			it.msg.answeredLocked(it, resp, err)
@@ -232,15 +237,16 @@ func (s *MSRPSession) writer() {
 		}
 		err := s.write(items)
 		s.mu.Lock()
-		s.writing -= len(items)
 		if err != nil {
+			s.endLocked(err) // while s.writing still counts the batch as lost
+			s.writing -= len(items)
 			for _, it := range items {
 				s.settleLocked(it, nil, closedError(err))
 			}
-			s.endLocked(err)
 			s.unlock()
 			return
 		}
+		s.writing -= len(items)
 		s.touchLocked()
 		for _, it := range items {
 			s.writtenLocked(it)
@@ -290,10 +296,16 @@ func (s *MSRPSession) nextItemsLocked() []*outItem {
 		return items
 	}
 	for tries := len(s.messages); tries > 0 && len(s.messages) > 0 && size < maxBatchBytes && len(items) < maxChunks; tries-- {
+		if s.outstanding >= s.cfg.MaxPending {
+			break
+		}
 		m := s.messages[0]
 		s.messages = append(s.messages[1:], m)
 		if s.chunkSize() > inlineBodyMax && len(items) > 0 {
 			break // its chunk would go alone
+		}
+		if m.opts.OnProgress != nil && s.backlogFullLocked() {
+			continue // its progress would pile up behind a busy callback
 		}
 		if it := m.nextChunkLocked(); it != nil {
 			items = append(items, it)
@@ -462,6 +474,9 @@ func (s *MSRPSession) keepaliveDue() {
 		return
 	}
 	interval := s.cfg.keepaliveInterval()
+	if s.readerPaused {
+		s.touchLocked() // the peer sends, and we hold it back: it is there
+	}
 	if idle := time.Since(s.lastActivity); idle < interval {
 		s.keepaliveTimer.Reset(interval - idle)
 		return

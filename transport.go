@@ -2,6 +2,7 @@ package msrp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -106,8 +107,22 @@ func (t *MSRPTransport) RemoteAddr() net.Addr { return t.conn.RemoteAddr() }
 
 // Close closes the connection. It is safe to call more than once.
 func (t *MSRPTransport) Close() error {
+	return t.close(t.conn)
+}
+
+// closeNow closes the connection without the TLS close_notify, which
+// Close writes (and waits up to 5 s for, if the peer reads nothing): for
+// a connection that is being abandoned, not ended gracefully.
+func (t *MSRPTransport) closeNow() error {
+	if tc, ok := t.conn.(*tls.Conn); ok {
+		return t.close(tc.NetConn())
+	}
+	return t.close(t.conn)
+}
+
+func (t *MSRPTransport) close(c io.Closer) error {
 	t.closeOnce.Do(func() {
-		t.closeErr = t.conn.Close()
+		t.closeErr = c.Close()
 		t.Logger.Event("closed connection", "local", t.LocalAddr().String(), "remote", t.RemoteAddr().String())
 	})
 	return t.closeErr
