@@ -263,14 +263,20 @@ func (c *Chunk) appendStartLine(b []byte) []byte {
 }
 
 // Encode appends the chunk in wire form to dst and returns the extended
-// buffer: start line, To-Path, From-Path, the other headers in order, then,
-// when there is a body or a Content-Type, a blank line, the body and a CRLF,
-// and finally the end-line "-------tid<flag>". It allocates nothing when dst
-// has room.
+// buffer, in the order RFC 4975 §9 gives: start line, To-Path, From-Path,
+// the other headers in order, then, when there is a body or a
+// Content-Type, the MIME headers of the body (Content-ID,
+// Content-Description, Content-Disposition and any other Content-*),
+// Content-Type last, a blank line, the body and a CRLF; and finally the
+// end-line "-------tid<flag>". It allocates nothing when dst has room.
 //
-// It refuses (ErrInvalidChunk) a chunk whose fields cannot be written, such
-// as a header value holding CR or LF, and (ErrBodyContainsEndLine) a body
-// that holds the chunk's own end-line, which would cut it short on the wire.
+// It writes valid MSRP or nothing. It refuses (ErrInvalidChunk) a chunk
+// whose fields cannot be written or break the grammar: a header value
+// holding CR or LF, a missing or repeated To-Path or From-Path, a malformed
+// value of a header that RFC 4975 or RFC 4976 defines, a body without a
+// Content-Type, or a response with a body. It refuses
+// (ErrBodyContainsEndLine) a body that holds the chunk's own end-line,
+// which would cut it short on the wire.
 func (c *Chunk) Encode(dst []byte) ([]byte, error) {
 	b, err := c.appendHead(dst)
 	if err != nil {
@@ -282,23 +288,166 @@ func (c *Chunk) Encode(dst []byte) ([]byte, error) {
 
 // appendHead validates the chunk and appends everything before the body.
 func (c *Chunk) appendHead(dst []byte) ([]byte, error) {
-	if err := c.validate(); err != nil {
+	var kindsBuf [32]headerKind
+	kinds := kindsBuf[:0]
+	if len(c.Headers) > len(kindsBuf) {
+		kinds = make([]headerKind, 0, len(c.Headers))
+	}
+	for _, f := range c.Headers {
+		kinds = append(kinds, kindOf(f.Name))
+	}
+	if err := c.validate(kinds); err != nil {
 		return dst, err
 	}
 	b := c.appendStartLine(dst)
 	b = append(b, '\r', '\n')
-	// To-Path and From-Path first, as the RFC 4975 §9 grammar lists them.
-	b = c.Headers.appendNamed(b, HeaderToPath)
-	b = c.Headers.appendNamed(b, HeaderFromPath)
-	for _, f := range c.Headers {
-		if !strings.EqualFold(f.Name, HeaderToPath) && !strings.EqualFold(f.Name, HeaderFromPath) {
-			b = appendHeaderLine(b, f)
+	body := c.hasBodySection()
+	for _, place := range [...]headerPlace{placePath, placeFromPath, placeOther, placeMIME, placeContentType} {
+		if !body && place > placeOther {
+			break
+		}
+		for i, f := range c.Headers {
+			if kinds[i].place(body) == place {
+				b = appendHeaderLine(b, f)
+			}
 		}
 	}
-	if c.hasBodySection() {
+	if body {
 		b = append(b, '\r', '\n')
 	}
 	return b, nil
+}
+
+// headerPlace is where a header goes in an encoded chunk.
+type headerPlace uint8
+
+const (
+	placePath headerPlace = iota // To-Path
+	placeFromPath
+	placeOther
+	placeMIME        // Content-* but Content-Type, before a body
+	placeContentType // last before a body
+)
+
+// placeOf says where a header goes; without a body section, MIME headers
+// are ordinary ones.
+func placeOf(name string, body bool) headerPlace { return kindOf(name).place(body) }
+
+func (k headerKind) place(body bool) headerPlace {
+	switch {
+	case k == kindToPath:
+		return placePath
+	case k == kindFromPath:
+		return placeFromPath
+	case !body:
+		return placeOther
+	case k == kindContentType:
+		return placeContentType
+	case k == kindMIME:
+		return placeMIME
+	}
+	return placeOther
+}
+
+// headerKind tells the headers that RFC 4975 and RFC 4976 give a grammar
+// (each of which a chunk carries at most once) from the MIME headers of a
+// body and from all others.
+type headerKind uint8
+
+const (
+	kindOther headerKind = iota
+	kindMIME             // Content-* but Content-Type
+	kindToPath
+	kindFromPath
+	kindUsePath
+	kindMessageID
+	kindByteRange
+	kindStatus
+	kindSuccessReport
+	kindFailureReport
+	kindContentType
+	kindExpires
+	kindMinExpires
+	kindMaxExpires
+)
+
+// kindOf names a header's kind, by its length first, without allocating.
+func kindOf(name string) headerKind {
+	is := func(s string) bool { return strings.EqualFold(name, s) }
+	switch len(name) {
+	case 6:
+		if is(HeaderStatus) {
+			return kindStatus
+		}
+	case 7:
+		switch {
+		case is(HeaderToPath):
+			return kindToPath
+		case is(HeaderExpires):
+			return kindExpires
+		}
+	case 8:
+		if is(HeaderUsePath) {
+			return kindUsePath
+		}
+	case 9:
+		if is(HeaderFromPath) {
+			return kindFromPath
+		}
+	case 10:
+		switch {
+		case is(HeaderMessageID):
+			return kindMessageID
+		case is(HeaderByteRange):
+			return kindByteRange
+		}
+	case 11:
+		switch {
+		case is(HeaderMinExpires):
+			return kindMinExpires
+		case is(HeaderMaxExpires):
+			return kindMaxExpires
+		}
+	case 12:
+		if is(HeaderContentType) {
+			return kindContentType
+		}
+	case 14:
+		switch {
+		case is(HeaderSuccessReport):
+			return kindSuccessReport
+		case is(HeaderFailureReport):
+			return kindFailureReport
+		}
+	}
+	if len(name) > 8 && strings.EqualFold(name[:8], "Content-") {
+		return kindMIME
+	}
+	return kindOther
+}
+
+// valid checks a value against the grammar of its header's kind.
+func (k headerKind) valid(v string) bool {
+	switch k {
+	case kindToPath, kindFromPath, kindUsePath:
+		return validPathValue(v)
+	case kindMessageID:
+		return validIdent(v)
+	case kindByteRange:
+		_, reason := parseByteRange(v)
+		return reason == ""
+	case kindStatus:
+		return validStatusValue(v)
+	case kindSuccessReport:
+		return strings.EqualFold(v, "yes") || strings.EqualFold(v, "no")
+	case kindFailureReport:
+		return strings.EqualFold(v, "yes") || strings.EqualFold(v, "no") || strings.EqualFold(v, "partial")
+	case kindContentType:
+		return validMediaType(v)
+	case kindExpires, kindMinExpires, kindMaxExpires:
+		return isDigits(v)
+	}
+	return true
 }
 
 // appendTail appends what follows the body: its CRLF and the end-line.
@@ -345,9 +494,10 @@ func appendHeaderLine(b []byte, f HeaderField) []byte {
 	return append(b, '\r', '\n')
 }
 
-// validate checks what Encode needs to produce a chunk the Parser reads back
-// unchanged.
-func (c *Chunk) validate() error {
+// validate checks what Encode needs to produce a chunk that follows the
+// grammar of RFC 4975 §9 and that the Parser reads back unchanged; kinds
+// are the headers' kinds.
+func (c *Chunk) validate(kinds []headerKind) error {
 	bad := func(what string) error {
 		return fmt.Errorf("%w: %s", ErrInvalidChunk, what)
 	}
@@ -366,15 +516,61 @@ func (c *Chunk) validate() error {
 	default:
 		return bad("continuation flag must be $, + or #")
 	}
-	for _, f := range c.Headers {
-		if !isToken(f.Name) || !validText(f.Value) || (f.Value != "" && (f.Value[0] == ' ' || f.Value[0] == '\t')) {
+	var seen uint32 // the kinds met so far, by bit
+	for i, f := range c.Headers {
+		if !validHeaderName(f.Name) || !validText(f.Value) || (f.Value != "" && (f.Value[0] == ' ' || f.Value[0] == '\t')) {
 			return bad("header " + strconv.Quote(f.Name) + " cannot be written")
 		}
+		k := kinds[i]
+		if k <= kindMIME {
+			continue
+		}
+		if seen&(1<<k) != 0 {
+			return bad("header " + f.Name + " appears twice")
+		}
+		seen |= 1 << k
+		if !k.valid(f.Value) {
+			return bad("header " + f.Name + " does not follow its grammar: " + strconv.Quote(f.Value))
+		}
+	}
+	has := func(k headerKind) bool { return seen&(1<<k) != 0 }
+	switch {
+	case !has(kindToPath) || !has(kindFromPath):
+		return bad("To-Path and From-Path are required")
+	case !c.IsRequest() && (len(c.Data) > 0 || has(kindContentType)):
+		return bad("a response has no body")
+	case len(c.Data) > 0 && !has(kindContentType):
+		return bad("a body needs a Content-Type")
 	}
 	if len(c.Data) > 0 && containsEndLine(c.Data, c.TransactionID) {
 		return ErrBodyContainsEndLine
 	}
 	return nil
+}
+
+// validHeaderName: hname = ALPHA *token (RFC 4975 §9).
+func validHeaderName(name string) bool {
+	return name != "" && ((name[0]|0x20) >= 'a' && (name[0]|0x20) <= 'z') && isToken(name)
+}
+
+// validPathValue: MSRP-URI *( SP MSRP-URI ), checked without allocating.
+func validPathValue(v string) bool {
+	for {
+		u, rest, more := strings.Cut(v, " ")
+		if _, reason := parseURI(u, false); reason != "" {
+			return false
+		}
+		if !more {
+			return true
+		}
+		v = rest
+	}
+}
+
+// validStatusValue: namespace SP status-code [SP comment].
+func validStatusValue(v string) bool {
+	return len(v) >= 7 && isDigits(v[:3]) && v[3] == ' ' && isDigits(v[4:7]) &&
+		(len(v) == 7 || (v[7] == ' ' && validText(v[8:])))
 }
 
 // containsEndLine reports whether data holds "-------" + tid followed by a

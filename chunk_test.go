@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -280,30 +281,44 @@ func TestResponseWanted(t *testing.T) {
 
 func TestEncodeOrderAndBlankLine(t *testing.T) {
 	c := &Chunk{TransactionID: "abcd1234", Method: "SEND", Data: []byte("hello"), ContFlag: '+',
-		Headers: Header{{"Byte-Range", "1-5/5"}, {"From-Path", "msrp://a/s;tcp"}, {"Message-ID", "mid12345"}, {"To-Path", "msrp://b/s;tcp"}}}
+		Headers: Header{{"Content-Type", "text/plain"}, {"Byte-Range", "1-5/5"}, {"From-Path", "msrp://a/s;tcp"},
+			{"Content-Disposition", "inline"}, {"Message-ID", "mid12345"}, {"To-Path", "msrp://b/s;tcp"}, {"Success-Report", "yes"}}}
 	out, err := c.Encode([]byte("prefix|"))
 	require.NoError(t, err)
-	// To-Path, From-Path first; a blank line before the body even without Content-Type (msrplib §11.2 #1).
+	// RFC 4975 §9: To-Path, From-Path, the other headers, the MIME headers,
+	// Content-Type last, a blank line, the body.
 	assert.Equal(t, "prefix|MSRP abcd1234 SEND\r\nTo-Path: msrp://b/s;tcp\r\nFrom-Path: msrp://a/s;tcp\r\n"+
-		"Byte-Range: 1-5/5\r\nMessage-ID: mid12345\r\n\r\nhello\r\n-------abcd1234+\r\n", string(out))
+		"Byte-Range: 1-5/5\r\nMessage-ID: mid12345\r\nSuccess-Report: yes\r\nContent-Disposition: inline\r\n"+
+		"Content-Type: text/plain\r\n\r\nhello\r\n-------abcd1234+\r\n", string(out))
 	parsed := parseOne(t, out[len("prefix|"):])
 	assert.Equal(t, "hello", string(parsed.Data))
 
-	resp := &Chunk{TransactionID: "abcd1234", Code: 200}
+	resp := &Chunk{TransactionID: "abcd1234", Code: 200, Headers: Header{{"To-Path", "msrp://a/s;tcp"}, {"From-Path", "msrp://b/s;tcp"}}}
 	out, err = resp.Encode(nil)
 	require.NoError(t, err)
-	assert.Equal(t, "MSRP abcd1234 200\r\n-------abcd1234$\r\n", string(out), "zero flag is written as $")
+	assert.Equal(t, "MSRP abcd1234 200\r\nTo-Path: msrp://a/s;tcp\r\nFrom-Path: msrp://b/s;tcp\r\n-------abcd1234$\r\n",
+		string(out), "zero flag is written as $")
 
-	withType := &Chunk{TransactionID: "abcd1234", Method: "SEND", Headers: Header{{"Content-Type", "text/plain"}}}
+	withType := &Chunk{TransactionID: "abcd1234", Method: "SEND",
+		Headers: Header{{"To-Path", "msrp://b/s;tcp"}, {"From-Path", "msrp://a/s;tcp"}, {"Content-Type", "text/plain"}}}
 	out, err = withType.Encode(nil)
 	require.NoError(t, err)
-	assert.Equal(t, "MSRP abcd1234 SEND\r\nContent-Type: text/plain\r\n\r\n\r\n-------abcd1234$\r\n", string(out))
+	assert.Equal(t, "MSRP abcd1234 SEND\r\nTo-Path: msrp://b/s;tcp\r\nFrom-Path: msrp://a/s;tcp\r\n"+
+		"Content-Type: text/plain\r\n\r\n\r\n-------abcd1234$\r\n", string(out))
 	assert.Equal(t, withType.Headers, parseOne(t, out).Headers)
+
+	// Without a body section, Content-* headers are ordinary ones.
+	noBody := &Chunk{TransactionID: "abcd1234", Method: "SEND",
+		Headers: Header{{"Content-ID", "<x@y>"}, {"To-Path", "msrp://b/s;tcp"}, {"From-Path", "msrp://a/s;tcp"}, {"Message-ID", "m1234567"}}}
+	out, err = noBody.Encode(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "MSRP abcd1234 SEND\r\nTo-Path: msrp://b/s;tcp\r\nFrom-Path: msrp://a/s;tcp\r\n"+
+		"Content-ID: <x@y>\r\nMessage-ID: m1234567\r\n-------abcd1234$\r\n", string(out))
 }
 
 func TestEncodeRefuses(t *testing.T) {
 	ok := func() *Chunk {
-		return &Chunk{TransactionID: "abcd1234", Method: "SEND", Headers: Header{{"To-Path", "msrp://b/s;tcp"}}}
+		return &Chunk{TransactionID: "abcd1234", Method: "SEND", Headers: Header{{"To-Path", "msrp://b/s;tcp"}, {"From-Path", "msrp://a/s;tcp"}}}
 	}
 	mutations := map[string]func(c *Chunk){
 		"short tid":          func(c *Chunk) { c.TransactionID = "abc" },
@@ -323,19 +338,46 @@ func TestEncodeRefuses(t *testing.T) {
 		"end-line in body":   func(c *Chunk) { c.Data = []byte("text\r\n-------abcd1234$\r\nmore") },
 		"end-line at end":    func(c *Chunk) { c.Data = []byte("text\r\n-------abcd1234$") },
 		"bare end-line body": func(c *Chunk) { c.Data = []byte("-------abcd1234#") },
+		"no To-Path":         func(c *Chunk) { c.Headers.Del(HeaderToPath) },
+		"no From-Path":       func(c *Chunk) { c.Headers.Del(HeaderFromPath) },
+		"two To-Paths":       func(c *Chunk) { c.Headers.Add(HeaderToPath, "msrp://c/s;tcp") },
+		"bad To-Path":        func(c *Chunk) { c.Headers.Set(HeaderToPath, "msrp://b/s") },
+		"path with 2 spaces": func(c *Chunk) { c.Headers.Set(HeaderToPath, "msrp://b/s;tcp  msrp://c/s;tcp") },
+		"name not a letter":  func(c *Chunk) { c.Headers.Add("1X", "a") },
+		"bad Byte-Range":     func(c *Chunk) { c.Headers.Add(HeaderByteRange, "x") },
+		"bad Message-ID":     func(c *Chunk) { c.Headers.Add(HeaderMessageID, "a b") },
+		"bad Status":         func(c *Chunk) { c.Headers.Add(HeaderStatus, "200 OK") },
+		"bad Success-Report": func(c *Chunk) { c.Headers.Add(HeaderSuccessReport, "maybe") },
+		"bad Failure-Report": func(c *Chunk) { c.Headers.Add(HeaderFailureReport, "sometimes") },
+		"bad Content-Type":   func(c *Chunk) { c.Headers.Add(HeaderContentType, "text") },
+		"two Content-Types":  func(c *Chunk) { c.Headers.Add(HeaderContentType, "a/b"); c.Headers.Add(HeaderContentType, "c/d") },
+		"bad Expires":        func(c *Chunk) { c.Headers.Add(HeaderExpires, "-1") },
+		"body, no type":      func(c *Chunk) { c.Data = []byte("hello") },
+		"response with body": func(c *Chunk) {
+			c.Method = ""
+			c.Code = 200
+			c.Headers.Add(HeaderContentType, "a/b")
+			c.Data = []byte("x")
+		},
+		"response with type": func(c *Chunk) { c.Method = ""; c.Code = 200; c.Headers.Add(HeaderContentType, "a/b") },
 	}
 	for name, mutate := range mutations {
 		c := ok()
 		mutate(c)
 		out, err := c.Encode([]byte("keep"))
 		assert.Error(t, err, name)
+		if !strings.HasSuffix(name, "body") && !strings.HasPrefix(name, "end-line") {
+			assert.ErrorIs(t, err, ErrInvalidChunk, name)
+		}
 		assert.Equal(t, "keep", string(out), "%s: dst returned unchanged", name)
 	}
-	_, err := (&Chunk{TransactionID: "abcd1234", Method: "SEND", Data: []byte("-------abcd1234$")}).Encode(nil)
+	c := ok()
+	c.Headers.Add(HeaderContentType, "text/plain")
+	c.Data = []byte("-------abcd1234$")
+	_, err := c.Encode(nil)
 	assert.ErrorIs(t, err, ErrBodyContainsEndLine)
 
 	// Near misses are fine.
-	c := ok()
 	c.Data = []byte("-------abcd1234\r\n-------abcd123$\r\n-------abcd12345$")
 	_, err = c.Encode(nil)
 	assert.NoError(t, err)
@@ -394,4 +436,22 @@ func TestErrors(t *testing.T) {
 	assert.ErrorIs(t, fmt.Errorf("read: %w", pe), ErrChunkTooLarge)
 	assert.Equal(t, "", StatusText(299))
 	assert.Equal(t, "Session Already Bound", StatusText(506))
+}
+
+// encodeUnchecked writes a chunk as it is, valid or not, as a peer that
+// breaks the rules would: To-Path and From-Path first, the other headers in
+// their order, a blank line before a body or after a Content-Type.
+func encodeUnchecked(c *Chunk) []byte {
+	b := append(c.appendStartLine(nil), "\r\n"...)
+	b = c.Headers.appendNamed(b, HeaderToPath)
+	b = c.Headers.appendNamed(b, HeaderFromPath)
+	for _, f := range c.Headers {
+		if !strings.EqualFold(f.Name, HeaderToPath) && !strings.EqualFold(f.Name, HeaderFromPath) {
+			b = appendHeaderLine(b, f)
+		}
+	}
+	if c.hasBodySection() {
+		b = append(append(append(b, "\r\n"...), c.Data...), "\r\n"...)
+	}
+	return append(append(append(b, "-------"...), c.TransactionID...), c.flag(), '\r', '\n')
 }

@@ -197,6 +197,9 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 		im.endPos = r.Start + int64(len(c.Data)) - 1
 	}
 	if im.complete() {
+		if im.size == Unknown {
+			im.size = im.endPos // the last chunk tells the size, "*" or not
+		}
 		return in.end(im), nil
 	}
 	return nil, nil

@@ -129,12 +129,18 @@ func TestMsrplib0200HeaderSplitAndZeroRange(t *testing.T) {
 	assert.Equal(t, "1-0/0", ByteRange{Start: 1, End: 0, Total: 0}.String())
 }
 
-// §11.2 #1: a body without Content-Type was glued to the headers.
+// §11.2 #1: a body without Content-Type was glued to the headers. Here a
+// body without one is refused (RFC 4975 §9 requires it), and a body with
+// one follows a blank line.
 func TestMsrplibBug1BlankLineBeforeBody(t *testing.T) {
-	c := &Chunk{TransactionID: "abcd1234", Method: MethodSEND, Data: []byte("hello"), Headers: Header{{HeaderByteRange, "1-5/5"}}}
+	c := &Chunk{TransactionID: "abcd1234", Method: MethodSEND, Data: []byte("hello"),
+		Headers: Header{{HeaderToPath, "msrp://b/s;tcp"}, {HeaderFromPath, "msrp://a/s;tcp"}, {HeaderByteRange, "1-5/5"}}}
+	_, err := c.Encode(nil)
+	assert.ErrorIs(t, err, ErrInvalidChunk)
+	c.Headers.Add(HeaderContentType, "text/plain")
 	raw, err := c.Encode(nil)
 	require.NoError(t, err)
-	assert.Contains(t, string(raw), "Byte-Range: 1-5/5\r\n\r\nhello\r\n-------abcd1234$")
+	assert.Contains(t, string(raw), "Content-Type: text/plain\r\n\r\nhello\r\n-------abcd1234$")
 }
 
 // §11.2 #2: a read ending between the flag and its CRLF gave an empty flag.

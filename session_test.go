@@ -134,14 +134,15 @@ func peerRead(t *testing.T, peer *MSRPTransport) *Chunk {
 	return c
 }
 
-// peerSendExpect writes a request at the raw peer and returns the session's
-// response, or nil if it sends none. The session answers requests in the
+// peerSendExpect writes a request, as it is, at the raw peer and returns the
+// session's response, or nil if it sends none. The session answers requests in the
 // order they arrive, so a probe sent after the request, which is always
 // answered (501) and never delivered, tells when no response is coming.
 // REPORTs the session sends meanwhile are skipped.
 func peerSendExpect(t *testing.T, peer *MSRPTransport, req *Chunk) *Chunk {
 	t.Helper()
-	require.NoError(t, peer.WriteChunk(context.Background(), req))
+	_, err := peer.Conn().Write(encodeUnchecked(req)) // the peer may break the rules
+	require.NoError(t, err)
 	probe := peer.MakeRequest("PROBE")
 	require.NoError(t, peer.WriteChunk(context.Background(), probe))
 	var got *Chunk
@@ -602,6 +603,7 @@ func TestSessionReassembly(t *testing.T) {
 	assert.Equal(t, "abcdefghijklmnop", string(byID["msg-reverse"].Data))
 	assert.NoError(t, byID["msg-reverse"].Err)
 	assert.Equal(t, "hello world", string(byID["msg-star"].Data))
+	assert.Equal(t, int64(11), byID["msg-star"].Size, "known once the last chunk has come")
 	assert.ErrorIs(t, byID["msg-abort"].Err, ErrMessageAborted)
 }
 

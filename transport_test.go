@@ -172,7 +172,9 @@ func TestWriteErrorIsSticky(t *testing.T) {
 	a.Conn().(*net.TCPConn).SetLinger(0)
 	var err error
 	for range 100 { // the first writes may still land in the socket buffer
-		if err = a.WriteChunk(context.Background(), a.MakeSendRequest("", bytes.Repeat([]byte("x"), 60000), 1, 0)); err != nil {
+		big := a.MakeSendRequest("", bytes.Repeat([]byte("x"), 60000), 1, 0)
+		big.Headers.Set(HeaderContentType, "text/plain")
+		if err = a.WriteChunk(context.Background(), big); err != nil {
 			break
 		}
 		time.Sleep(time.Millisecond)

@@ -42,18 +42,28 @@ type Param struct {
 // usual lower-case scheme prints back byte for byte. Unlike msrplib it does
 // not invent a session id for a URI that has none.
 func ParseURI(s string) (URI, error) {
+	u, reason := parseURI(s, true)
+	if reason != "" {
+		return URI{}, uriError(s, reason)
+	}
+	return u, nil
+}
+
+// parseURI parses an MSRP URI, or says why it cannot. With keepParams
+// false the parameters are checked but not kept, and nothing is allocated.
+func parseURI(s string, keepParams bool) (URI, string) {
 	var u URI
 	rest, ok := cutPrefixFold(s, "msrps://")
 	if ok {
 		u.UseTLS = true
 	} else if rest, ok = cutPrefixFold(s, "msrp://"); !ok {
-		return URI{}, uriError(s, "scheme is not msrp:// or msrps://")
+		return URI{}, "scheme is not msrp:// or msrps://"
 	}
 
 	// The authority ends at the first "/" (session id) or ";" (transport).
 	end := strings.IndexAny(rest, "/;")
 	if end < 0 {
-		return URI{}, uriError(s, "missing ;transport")
+		return URI{}, "missing ;transport"
 	}
 	authority := rest[:end]
 	rest = rest[end:]
@@ -61,42 +71,43 @@ func ParseURI(s string) (URI, error) {
 		u.User = authority[:at]
 		authority = authority[at+1:]
 		if !validUserinfo(u.User) {
-			return URI{}, uriError(s, "invalid userinfo")
+			return URI{}, "invalid userinfo"
 		}
 	}
 	if err := u.parseHostPort(authority); err != "" {
-		return URI{}, uriError(s, err)
+		return URI{}, err
 	}
 
 	if rest[0] == '/' {
 		end = strings.IndexByte(rest, ';')
 		if end < 0 {
-			return URI{}, uriError(s, "missing ;transport")
+			return URI{}, "missing ;transport"
 		}
 		u.SessionID = rest[1:end]
 		if !validSessionID(u.SessionID) {
-			return URI{}, uriError(s, "invalid session id")
+			return URI{}, "invalid session id"
 		}
 		rest = rest[end:]
 	}
 
 	// rest is ";transport[;param...]".
-	params := strings.Split(rest[1:], ";")
-	u.Transport = params[0]
+	var more bool
+	u.Transport, rest, more = strings.Cut(rest[1:], ";")
 	if !isToken(u.Transport) {
-		return URI{}, uriError(s, "invalid transport")
+		return URI{}, "invalid transport"
 	}
-	if len(params) > 1 {
-		u.Params = make([]Param, 0, len(params)-1)
-	}
-	for _, p := range params[1:] {
+	for more {
+		var p string
+		p, rest, more = strings.Cut(rest, ";")
 		name, value, hasValue := strings.Cut(p, "=")
 		if !isToken(name) || (hasValue && !isToken(value)) {
-			return URI{}, uriError(s, "invalid parameter "+strconv.Quote(p))
+			return URI{}, "invalid parameter " + strconv.Quote(p)
 		}
-		u.Params = append(u.Params, Param{Name: name, Value: value})
+		if keepParams {
+			u.Params = append(u.Params, Param{Name: name, Value: value})
+		}
 	}
-	return u, nil
+	return u, ""
 }
 
 // parseHostPort fills Host and Port; it returns a reason on failure.
