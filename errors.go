@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 )
 
@@ -33,6 +34,11 @@ var (
 	ErrSessionClosed = errors.New("msrp: session closed")
 	// ErrServerClosed is returned by MSRPServer operations after Close.
 	ErrServerClosed = errors.New("msrp: server closed")
+	// ErrPeerClosed is why a session ended when the peer closed the
+	// connection at a chunk boundary while something was still queued,
+	// awaited or half received: MSRPSession.Err returns it, and what was
+	// lost fails with it (and ErrSessionClosed). It matches io.EOF.
+	ErrPeerClosed = fmt.Errorf("msrp: peer closed the connection: %w", io.EOF)
 )
 
 // Causes carried by a *ChunkParseError. Match them with errors.Is.

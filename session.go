@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -310,8 +311,13 @@ func (s *MSRPSession) State() SessionState {
 // callback goroutine is one of those it waits for.
 func (s *MSRPSession) Done() <-chan struct{} { return s.done }
 
-// Err returns why the session ended: nil while it runs and after Shutdown or
-// Close, else the connection's error.
+// Err returns why the session ended, when the end lost something. It is nil
+// while the session runs, after Shutdown or Close, and after the peer
+// closed the connection cleanly: at a chunk boundary, with nothing queued,
+// awaited or half received. When the peer closed it cleanly but something
+// was lost (a request of ours unanswered, a message cut short), it is
+// ErrPeerClosed; otherwise it is the connection's error, such as
+// io.ErrUnexpectedEOF for a connection cut in the middle of a chunk.
 func (s *MSRPSession) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -509,12 +515,18 @@ func (s *MSRPSession) endLocked(cause error) {
 	if graceful {
 		cause = ErrSessionClosed
 	}
+	s.lost = s.lost || len(s.queue) > 0 || len(s.byTID) > 0 || len(s.messages) > 0 || s.writing > 0 || len(s.incoming.active) > 0
+	if cause == io.EOF { // the transport's word for the peer closing at a chunk boundary
+		cause = ErrPeerClosed
+	}
 	s.err = closedError(cause)
-	if !errors.Is(cause, ErrSessionClosed) {
+	switch {
+	case errors.Is(cause, ErrSessionClosed): // our own end
+	case cause == ErrPeerClosed && !s.lost: // a clean end: nothing lost
+	default:
 		s.cause = cause
 	}
 	s.setStateLocked(StateClosing)
-	s.lost = s.lost || len(s.queue) > 0 || len(s.byTID) > 0 || len(s.messages) > 0 || s.writing > 0 || len(s.incoming.active) > 0
 	close(s.closing)
 	if s.respTimer != nil {
 		s.respTimer.Stop()

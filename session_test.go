@@ -119,7 +119,7 @@ func TestSessionExchange(t *testing.T) {
 	assert.Equal(t, StateDone, a.State())
 	assert.NoError(t, a.Err())
 	<-b.Done()
-	assert.ErrorIs(t, b.Err(), io.EOF, "B saw the connection end")
+	assert.NoError(t, b.Err(), "B saw a clean end: nothing of its own was lost")
 	_, err = a.DeliverChunk(ctx, textSend(a.Transport(), "too late"))
 	assert.ErrorIs(t, err, ErrSessionClosed)
 }
@@ -411,7 +411,28 @@ func TestMsrplibBug12DropFailsPendingAtOnce(t *testing.T) {
 		assert.ErrorIs(t, err, io.EOF)
 		assert.Zero(t, time.Since(start))
 		<-s.Done()
+		assert.ErrorIs(t, s.Err(), ErrPeerClosed, "the request was lost")
 		assert.ErrorIs(t, s.Err(), io.EOF)
+	})
+}
+
+// The peer closing at a chunk boundary in the middle of a message of its
+// own: the message ends with ErrPeerClosed, and so does the session.
+func TestSessionPeerClosesMidMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		s, peer := pipeSessionAndPeer(t, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{OnMessage: rec.onMessage}})
+		first := peer.MakeSendRequest("m1234567", []byte("half"), 1, 8)
+		first.Headers.Set(HeaderContentType, "text/plain")
+		require.NoError(t, peer.WriteChunk(context.Background(), first))
+		assert.Equal(t, 200, peerRead(t, peer).Code)
+		peer.Close()
+		<-s.Done()
+		assert.ErrorIs(t, s.Err(), ErrPeerClosed)
+		_, msgs := rec.snapshot()
+		require.Len(t, msgs, 1)
+		assert.ErrorIs(t, msgs[0].Err, ErrPeerClosed)
+		assert.ErrorIs(t, msgs[0].Err, ErrSessionClosed)
 	})
 }
 

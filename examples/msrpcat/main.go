@@ -199,12 +199,11 @@ func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Wri
 				printf(stderr, "msrpcat: line not delivered: %v\n", err)
 			}
 		case <-s.Done():
-			err := s.Err()
-			if err == nil || errors.Is(err, io.EOF) {
-				printf(stderr, "msrpcat: the peer closed the session\n")
-				return nil
+			if err := s.Err(); err != nil { // the end lost something
+				return fmt.Errorf("session ended: %w", err)
 			}
-			return fmt.Errorf("session ended: %w", err)
+			printf(stderr, "msrpcat: the peer closed the session\n")
+			return nil
 		case <-ctx.Done():
 			printf(stderr, "msrpcat: interrupted, closing\n")
 			return shutdown(s)
