@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,7 +25,7 @@ import (
 var (
 	abnfIdent      = `[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}`
 	abnfToken      = `[!#-'*+\-.0-9A-Z^-~]+` // RFC 4975 token: %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E
-	abnfUTF8Text   = `[\t\x20-\x7e\x80-\xff]*`
+	abnfUTF8Text   = `[\t\x20-\x7e\x{80}-\x{10FFFF}]*` // and valid UTF-8: checkABNF checks that first
 	abnfURI        = `msrps?://([^@/;\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,=]+)(:[1-9][0-9]{0,4})?(/[A-Za-z0-9\-._~+=/]+)?;` + abnfToken + `(;` + abnfToken + `(=` + abnfToken + `)?)*`
 	abnfPath       = `^` + abnfURI + `( ` + abnfURI + `)*$`
 	reReqStart     = regexp.MustCompile(`^MSRP (` + abnfIdent + `) ([A-Z_]+)$`) // method = 1*UPALPHA, and "_" for sipsimple's FILE_OFFSET
@@ -59,6 +60,9 @@ func checkABNF(raw []byte) error {
 		return errors.New("no start line")
 	}
 	start := string(raw[:lineEnd])
+	if !utf8.ValidString(start) {
+		return fmt.Errorf("start line not UTF-8: %q", start) // UTF8-NONASCII is whole sequences
+	}
 	rest := raw[lineEnd+2:]
 	var tid string
 	request := false
@@ -88,7 +92,7 @@ func checkABNF(raw []byte) error {
 			break
 		}
 		m := reHeader.FindStringSubmatch(line)
-		if m == nil {
+		if m == nil || !utf8.ValidString(line) {
 			return fmt.Errorf("bad header line %q", line)
 		}
 		name := strings.ToLower(m[1])

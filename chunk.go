@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Header names defined by RFC 4975, RFC 4976 and RFC 7701, spelled as they
@@ -272,9 +273,10 @@ func (c *Chunk) appendStartLine(b []byte) []byte {
 //
 // It writes valid MSRP or nothing. It refuses (ErrInvalidChunk) a chunk
 // whose fields cannot be written or break the grammar: a header value
-// holding CR or LF, a missing or repeated To-Path or From-Path, a malformed
-// value of a header that RFC 4975 or RFC 4976 defines, a body without a
-// Content-Type, or a response with a body. It refuses
+// holding CR or LF or bytes that are not UTF-8, a missing or repeated
+// To-Path or From-Path, a malformed value of a header that RFC 4975 or RFC
+// 4976 defines, a SEND whose Byte-Range disagrees with its body, a body
+// without a Content-Type, or a response with a body. It refuses
 // (ErrBodyContainsEndLine) a body that holds the chunk's own end-line,
 // which would cut it short on the wire.
 func (c *Chunk) Encode(dst []byte) ([]byte, error) {
@@ -508,7 +510,7 @@ func (c *Chunk) validate(kinds []headerKind) error {
 		if !validMethod(c.Method) || c.Code != 0 {
 			return bad("method must be upper-case letters, with no status code")
 		}
-	} else if c.Code < 0 || c.Code > 999 || !validText(c.Comment) {
+	} else if c.Code < 0 || c.Code > 999 || !validText(c.Comment) || !utf8.ValidString(c.Comment) {
 		return bad("status code must have 3 digits and the comment no control characters")
 	}
 	switch c.ContFlag {
@@ -518,7 +520,7 @@ func (c *Chunk) validate(kinds []headerKind) error {
 	}
 	var seen uint32 // the kinds met so far, by bit
 	for i, f := range c.Headers {
-		if !validHeaderName(f.Name) || !validText(f.Value) || (f.Value != "" && (f.Value[0] == ' ' || f.Value[0] == '\t')) {
+		if !validHeaderName(f.Name) || !validText(f.Value) || !utf8.ValidString(f.Value) || (f.Value != "" && (f.Value[0] == ' ' || f.Value[0] == '\t')) {
 			return bad("header " + strconv.Quote(f.Name) + " cannot be written")
 		}
 		k := kinds[i]
@@ -541,6 +543,12 @@ func (c *Chunk) validate(kinds []headerKind) error {
 		return bad("a response has no body")
 	case len(c.Data) > 0 && !has(kindContentType):
 		return bad("a body needs a Content-Type")
+	}
+	if has(kindByteRange) && c.Method == MethodSEND { // a REPORT's names the bytes it reports on
+		br, _ := c.ByteRange()
+		if reason := rangeDisagrees(br, int64(len(c.Data)), c.ContFlag); reason != "" {
+			return bad("Byte-Range " + br.String() + ": " + reason)
+		}
 	}
 	if len(c.Data) > 0 && containsEndLine(c.Data, c.TransactionID) {
 		return ErrBodyContainsEndLine

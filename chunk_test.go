@@ -335,6 +335,8 @@ func TestEncodeRefuses(t *testing.T) {
 		"empty name":         func(c *Chunk) { c.Headers.Add("", "a") },
 		"leading space":      func(c *Chunk) { c.Headers.Add("X-A", " a") },
 		"NUL in value":       func(c *Chunk) { c.Headers.Add("X-A", "a\x00") },
+		"value not UTF-8":    func(c *Chunk) { c.Headers.Add("X-A", "a\xf0") },
+		"comment not UTF-8":  func(c *Chunk) { c.Method = ""; c.Code = 200; c.Comment = "\xff" },
 		"end-line in body":   func(c *Chunk) { c.Data = []byte("text\r\n-------abcd1234$\r\nmore") },
 		"end-line at end":    func(c *Chunk) { c.Data = []byte("text\r\n-------abcd1234$") },
 		"bare end-line body": func(c *Chunk) { c.Data = []byte("-------abcd1234#") },

@@ -254,6 +254,13 @@ func FuzzSession(f *testing.F) {
 		"MSRP t5aa NICKNAME\r\nTo-Path: " + local + "\r\nFrom-Path: " + peer + "\r\nUse-Nickname: \"x\"\r\n-------t5aa$\r\n" +
 		"MSRP t6aa 200 OK\r\nTo-Path: " + local + "\r\n-------t6aa$\r\n"))
 	f.Add([]byte(send("t7aa", "Message-ID: m2\r\nByte-Range: 4097-*/*\r\n", "late", '#') + "garbage\r\n\r\nMSRP x"))
+	// Byte-Ranges that disagree with their bodies: 400, nothing stored.
+	f.Add([]byte(send("t8aa", "Message-ID: m3\r\nByte-Range: 1-4/8\r\n", "0123456789", '+') +
+		send("t9aa", "Message-ID: m3\r\nByte-Range: 5-8/8\r\n", "4567", '$')))
+	f.Add([]byte(send("taaa", "Message-ID: m4\r\nByte-Range: 1-2048/65536\r\n", strings.Repeat("z", 300), '+') +
+		send("tbaa", "Message-ID: m4\r\nByte-Range: 1-4/8\r\n", "abcd", '$') +
+		send("tcaa", "Message-ID: m5\r\nByte-Range: 1-4/4\r\n", "abcd", '+') +
+		send("tdaa", "Message-ID: m5\r\nByte-Range: 5-4/4\r\n", "", '$')))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, b := net.Pipe()
 		localURI, _ := ParseURI(local)

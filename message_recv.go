@@ -30,7 +30,8 @@ type inMessage struct {
 	written  int64 // bytes handed to the sink in order: the next byte is written+1
 	ahead    map[int64][]byte
 	aheadN   int64
-	endPos   int64 // last byte, once the final chunk has arrived; 0 before
+	endPos   int64 // last byte, once the final chunk has arrived
+	lastSeen bool  // the final chunk ("$") has arrived
 	inMemory bool  // no MessageWriter: the size cap is checked here
 	err      error
 }
@@ -167,8 +168,13 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 		im.err = ErrMessageAborted
 		return in.end(im), nil
 	}
-	if im.size == Unknown && r.Total != Unknown {
+	switch {
+	case im.size == Unknown && r.Total != Unknown:
 		im.size = r.Total // a later chunk may tell the size
+	case r.Total != Unknown && r.Total != im.size:
+		return in.refuse(im, &TransactionError{Code: 400, Comment: "Byte-Range total differs from the message's"})
+	case im.lastSeen && r.Start+int64(len(c.Data))-1 > im.endPos:
+		return in.refuse(im, &TransactionError{Code: 400, Comment: "bytes after the message's last chunk"})
 	}
 	segments, bodies, err := in.place(im, r.Start, c.Data)
 	if err != nil {
@@ -194,7 +200,7 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 		})
 	}
 	if c.ContFlag == FlagEnd {
-		im.endPos = r.Start + int64(len(c.Data)) - 1
+		im.endPos, im.lastSeen = r.Start+int64(len(c.Data))-1, true
 	}
 	if im.complete() {
 		if im.size == Unknown {
@@ -273,14 +279,10 @@ func (in *incomingMessages) take(im *inMessage, data []byte) error {
 	return nil
 }
 
+// complete tells whether every byte up to the last chunk's ("$") has come:
+// a message is never complete before its last chunk.
 func (im *inMessage) complete() bool {
-	if len(im.ahead) > 0 {
-		return false
-	}
-	if im.size != Unknown {
-		return im.written >= im.size
-	}
-	return im.endPos > 0 && im.written >= im.endPos
+	return im.lastSeen && len(im.ahead) == 0 && im.written >= im.endPos
 }
 
 // refuse ends a message with err, and remembers its id so that its later

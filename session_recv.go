@@ -2,6 +2,7 @@ package msrp
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -244,13 +245,15 @@ func (s *MSRPSession) checkSend(c *Chunk) error {
 	if _, err := c.SuccessReport(); err != nil {
 		return &TransactionError{Code: 400, Comment: err.Error()}
 	}
-	for _, check := range []func() error{
-		func() error { _, err := c.ByteRange(); return err },
-		func() error { _, err := c.MessageID(); return err },
-	} {
-		if err := check(); err != nil && !errors.Is(err, ErrHeaderMissing) {
-			return &TransactionError{Code: 400, Comment: err.Error()}
+	if _, err := c.MessageID(); err != nil && !errors.Is(err, ErrHeaderMissing) {
+		return &TransactionError{Code: 400, Comment: err.Error()}
+	}
+	if br, err := c.ByteRange(); err == nil {
+		if reason := rangeDisagrees(br, int64(len(c.Data)), c.ContFlag); reason != "" {
+			return &TransactionError{Code: 400, Comment: "Byte-Range " + br.String() + ": " + reason}
 		}
+	} else if !errors.Is(err, ErrHeaderMissing) {
+		return &TransactionError{Code: 400, Comment: err.Error()}
 	}
 	if len(c.Data) == 0 {
 		return nil
@@ -266,6 +269,23 @@ func (s *MSRPSession) checkSend(c *Chunk) error {
 		return &TransactionError{Code: 415, Comment: "Unsupported media type"}
 	}
 	return nil
+}
+
+// rangeDisagrees says how a chunk's Byte-Range and body of n bytes
+// disagree (RFC 4975 §7.1.1), or "": a numeric end must match the body,
+// the body must not run past the total, and the last chunk ("$") must end
+// at the total when it is known.
+func rangeDisagrees(br ByteRange, n int64, flag byte) string {
+	end := br.Start - 1 + n
+	switch {
+	case br.End != Unknown && br.End != end:
+		return fmt.Sprintf("the body has %d bytes", n)
+	case br.Total != Unknown && end > br.Total:
+		return "the body runs past the total"
+	case br.Total != Unknown && (flag == FlagEnd || flag == 0) && end != br.Total:
+		return "the last chunk does not end at the total"
+	}
+	return ""
 }
 
 // ContainsMIMEType reports whether mediaType (parameters are ignored) is

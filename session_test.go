@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -780,5 +781,60 @@ func TestSessionChunkSize(t *testing.T) {
 			wantWindow = 1 // through a relay: one chunk at a time, as Kamailio needs
 		}
 		assert.Equal(t, wantWindow, s.window(), tc.name)
+	}
+}
+
+// A chunk whose Byte-Range disagrees with its body is refused with 400
+// (RFC 4975 §7.1.1), nothing of it is stored, and a message completes only
+// with its last chunk ("$"), never before. Before, a 10-byte body said to be
+// bytes 1-4 of 8 completed the message at once with 10 bytes, and the
+// message's real last chunk then opened a second one that never completed.
+func TestSessionByteRangeMustAgree(t *testing.T) {
+	rec := newRecorder()
+	_, peer := sessionAndPeer(t, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{OnMessage: rec.onMessage}})
+	send := func(mid, data, byteRange string, flag byte) int {
+		t.Helper()
+		c := peer.MakeSendRequest(mid, []byte(data), 1, 0)
+		c.Headers.Set(HeaderByteRange, byteRange)
+		c.Headers.Set(HeaderContentType, "text/plain")
+		c.ContFlag = flag
+		resp := peerSendExpect(t, peer, c)
+		require.NotNil(t, resp)
+		return resp.Code
+	}
+	for i, tc := range []struct {
+		name, data, byteRange string
+		flag                  byte
+	}{
+		{"body longer than the range", "0123456789", "1-4/8", '+'},
+		{"a 3,661-byte body said to be 2,048", strings.Repeat("x", 3661), "1-2048/65536", '+'},
+		{"body shorter than the range", "ab", "1-4/8", '+'},
+		{"body past the total", "abcd", "7-10/8", '+'},
+		{"last chunk short of the total", "abcd", "1-4/8", '$'},
+	} {
+		assert.Equal(t, 400, send(fmt.Sprintf("m-refused-%d", i), tc.data, tc.byteRange, tc.flag), tc.name)
+	}
+	// Every byte, and no "$" yet: not complete.
+	assert.Equal(t, 200, send("m-whole-no-end", "abcd", "1-4/4", '+'))
+	peerExpectNothingMore(t, peer)
+	_, msgs := rec.snapshot()
+	assert.Empty(t, msgs, "no message completed, and no refused chunk started one")
+	// The empty last chunk ends it.
+	assert.Equal(t, 200, send("m-whole-no-end", "", "5-4/4", '$'))
+	rec.waitFor(t, "the message", func(_ []*Chunk, ms []*IncomingMessage) bool { return len(ms) == 1 })
+	_, msgs = rec.snapshot()
+	assert.NoError(t, msgs[0].Err)
+	assert.Equal(t, "abcd", string(msgs[0].Data))
+	// A total that changes, or bytes after the last chunk, refuse the message.
+	assert.Equal(t, 200, send("m-total-changes", "ab", "1-2/6", '+'))
+	assert.Equal(t, 400, send("m-total-changes", "cd", "3-4/8", '+'))
+	assert.Equal(t, 200, send("m-past-the-end", "ab", "3-4/*", '$'))
+	assert.Equal(t, 400, send("m-past-the-end", "cd", "5-6/*", '+'))
+	rec.waitFor(t, "both refused", func(_ []*Chunk, ms []*IncomingMessage) bool { return len(ms) == 3 })
+	_, msgs = rec.snapshot()
+	for _, m := range msgs[1:] {
+		var te *TransactionError
+		require.ErrorAs(t, m.Err, &te, m.MessageID)
+		assert.Equal(t, 400, te.Code)
 	}
 }
