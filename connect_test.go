@@ -1,11 +1,15 @@
 package msrp
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -670,8 +674,38 @@ func TestParseRelaySettings(t *testing.T) {
 func TestMsrplibBug17PasswordNeverPrinted(t *testing.T) {
 	r := &MSRPRelaySettings{Domain: "example.com", Username: "alice", Password: "s3cret", Port: 2856}
 	assert.Equal(t, "MSRPRelay msrps://alice@example.com:2856;tcp", r.String())
-	assert.NotContains(t, fmt.Sprintf("%v %+v %s %#v %v", r, r, r, r, r.LogValue()), "s3cret")
 	assert.Equal(t, "msrps://example.com:2856;tcp", r.URI().String())
+
+	// Every way a program prints settings or the connectors holding them:
+	// value or pointer, any fmt verb, slog's text and JSON handlers.
+	connector := &ConnectorRelay{Relay: *r}
+	acceptor := &AcceptorRelay{Relay: *r}
+	things := map[string]any{
+		"value": *r, "pointer": r, "*ConnectorRelay": connector, "*AcceptorRelay": acceptor,
+		"GetConnector's": GetConnector(r, ConnectConfig{}), "in a slice": []MSRPRelaySettings{*r},
+		"in a map": map[string]MSRPRelaySettings{"k": *r},
+	}
+	for name, thing := range things {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T"} {
+			out := fmt.Sprintf(verb, thing)
+			assert.NotContains(t, out, "s3cret", "%s printed with %s", name, verb)
+			assert.NotContains(t, out, hex.EncodeToString([]byte("s3cret")), "%s printed with %s", name, verb)
+			assert.NotContains(t, strings.ToLower(out), hex.EncodeToString([]byte("s3cret")), "%s printed with %s", name, verb)
+		}
+		assert.NotContains(t, fmt.Sprint(thing), "s3cret", name)
+		assert.NotContains(t, fmt.Sprintln(thing), "s3cret", name)
+		for hname, newHandler := range map[string]func(w *bytes.Buffer) slog.Handler{
+			"text": func(w *bytes.Buffer) slog.Handler { return slog.NewTextHandler(w, nil) },
+			"json": func(w *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+		} {
+			var buf bytes.Buffer
+			slog.New(newHandler(&buf)).Info("relay", "it", thing, slog.Any("any", thing), slog.Group("g", "it", thing))
+			assert.NotContains(t, buf.String(), "s3cret", "%s in slog's %s handler", name, hname)
+		}
+	}
+	raw, err := json.Marshal(struct{ Relay MSRPRelaySettings }{*r})
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), "s3cret")
 	r.DisableTLS, r.Host = true, "relay.example.com"
 	assert.Equal(t, "MSRPRelay msrp://alice@relay.example.com:2856;tcp", r.String())
 }

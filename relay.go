@@ -3,6 +3,7 @@ package msrp
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,7 +84,7 @@ func redactURL(s string) string {
 // URI returns the relay URI that AUTH requests are sent to and that digest
 // uses as its uri parameter: the scheme, Domain (or Host when Domain is
 // empty) and Port, without a session id.
-func (r *MSRPRelaySettings) URI() URI {
+func (r MSRPRelaySettings) URI() URI {
 	host := r.Domain
 	if host == "" {
 		host = r.Host
@@ -92,7 +93,10 @@ func (r *MSRPRelaySettings) URI() URI {
 }
 
 // String describes the relay without credentials: "MSRPRelay msrps://user@host:port".
-func (r *MSRPRelaySettings) String() string {
+// It and the methods below have value receivers, so that the password
+// stays hidden whether the settings are printed as a value, a pointer, or
+// a field of a connector.
+func (r MSRPRelaySettings) String() string {
 	u := r.URI()
 	if r.Host != "" {
 		u.Host = r.Host
@@ -102,11 +106,23 @@ func (r *MSRPRelaySettings) String() string {
 }
 
 // GoString keeps the password out of %#v.
-func (r *MSRPRelaySettings) GoString() string { return r.String() }
+func (r MSRPRelaySettings) GoString() string { return r.String() }
 
 // LogValue keeps the password out of structured logs.
-func (r *MSRPRelaySettings) LogValue() slog.Value {
+func (r MSRPRelaySettings) LogValue() slog.Value {
 	return slog.StringValue(r.String())
+}
+
+// Format keeps the password out of every fmt verb (%d and %x of a struct
+// would print its fields), by printing String.
+func (r MSRPRelaySettings) Format(f fmt.State, verb rune) {
+	fmt.Fprint(f, r.String())
+}
+
+// MarshalJSON keeps the password out of JSON, which slog's JSON handler
+// writes a connector as: the settings are their String.
+func (r MSRPRelaySettings) MarshalJSON() ([]byte, error) {
+	return json.Marshal(r.String())
 }
 
 // ---- Finding the relay ----------------------------------------------------------------

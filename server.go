@@ -517,7 +517,7 @@ func (s *MSRPServer) remoteKey(path []URI) string {
 	}
 	var b strings.Builder
 	for _, u := range path {
-		fmt.Fprintf(&b, "%s://%s:%d/%s;%s ", u.Scheme(), strings.ToLower(u.Host), u.portOrDefault(), u.SessionID, strings.ToLower(u.transportOrDefault()))
+		fmt.Fprintf(&b, "%s://%s:%d/%s;%s ", u.Scheme(), normalHost(u.Host), u.portOrDefault(), u.SessionID, strings.ToLower(u.transportOrDefault()))
 	}
 	return b.String()
 }

@@ -213,15 +213,56 @@ func (u URI) appendTo(b []byte) []byte {
 }
 
 // Equal compares two URIs by the rules of RFC 4975 §6.1: the scheme, the
-// host (case-insensitively), the port (an absent port counts as 2855), the
-// session id (case-sensitively) and the transport (case-insensitively; empty
-// counts as "tcp"). User and parameters are ignored.
+// host (case-insensitively, after percent-decoding, and as an address when
+// both are IP addresses, so that [::1] equals [0:0:0:0:0:0:0:1]), the port
+// (an absent port counts as 2855), the session id (case-sensitively) and
+// the transport (case-insensitively; empty counts as "tcp"). User and
+// parameters are ignored.
 func (u URI) Equal(v URI) bool {
 	return u.UseTLS == v.UseTLS &&
-		strings.EqualFold(u.Host, v.Host) &&
 		u.portOrDefault() == v.portOrDefault() &&
 		u.SessionID == v.SessionID &&
-		strings.EqualFold(u.transportOrDefault(), v.transportOrDefault())
+		strings.EqualFold(u.transportOrDefault(), v.transportOrDefault()) &&
+		hostsEqual(u.Host, v.Host)
+}
+
+func hostsEqual(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	return normalHost(a) == normalHost(b)
+}
+
+// normalHost is a host in the form URI comparison uses: an IP address
+// printed canonically, or a name percent-decoded and in lower case (RFC
+// 3986 §6.2.2).
+func normalHost(h string) string {
+	if addr, err := netip.ParseAddr(h); err == nil {
+		return addr.String()
+	}
+	if !strings.Contains(h, "%") {
+		return strings.ToLower(h)
+	}
+	b := make([]byte, 0, len(h))
+	for i := 0; i < len(h); i++ {
+		if h[i] == '%' && validPctEncoded(h, i) {
+			b = append(b, unhex(h[i+1])<<4|unhex(h[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, h[i])
+	}
+	return strings.ToLower(string(b))
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // HostPort returns the address to dial, "host:port", with DefaultPort when the

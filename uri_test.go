@@ -115,6 +115,24 @@ func TestURIEqual(t *testing.T) {
 		assert.Equal(t, tc.equal, b.Equal(a), tc.other)
 	}
 	assert.True(t, URI{Host: "h", SessionID: "s"}.Equal(URI{Host: "h", SessionID: "s", Transport: "tcp"}))
+
+	// Equivalent spellings of one host (RFC 4975 §6.1, RFC 3986 §6.2.2).
+	for _, pair := range [][2]string{
+		{"msrp://[::1]:9/s;tcp", "msrp://[0:0:0:0:0:0:0:1]:9/s;tcp"},
+		{"msrp://[2001:db8::1]:9/s;tcp", "msrp://[2001:DB8:0::0:1]:9/s;tcp"},
+		{"msrp://ex%61mple.com:9/s;tcp", "msrp://EXAMPLE.com:9/s;tcp"},
+		{"msrp://%65xample%2Ecom:9/s;tcp", "msrp://example.com:9/s;tcp"},
+	} {
+		a, err := ParseURI(pair[0])
+		require.NoError(t, err)
+		b, err := ParseURI(pair[1])
+		require.NoError(t, err)
+		assert.True(t, a.Equal(b), "%s = %s", pair[0], pair[1])
+		assert.True(t, b.Equal(a), "%s = %s", pair[1], pair[0])
+	}
+	x, _ := ParseURI("msrp://[::1]:9/s;tcp")
+	y, _ := ParseURI("msrp://[::2]:9/s;tcp")
+	assert.False(t, x.Equal(y))
 }
 
 func TestURIHostPortAndScheme(t *testing.T) {
