@@ -24,7 +24,7 @@ import (
 // no code with chunk.go or the parser.
 var (
 	abnfIdent      = `[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}`
-	abnfToken      = `[!#-'*+\-.0-9A-Z^-~]+` // RFC 4975 token: %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E
+	abnfToken      = `[!#-'*+\-.0-9A-Z^-~]+`           // RFC 4975 token: %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E
 	abnfUTF8Text   = `[\t\x20-\x7e\x{80}-\x{10FFFF}]*` // and valid UTF-8: checkABNF checks that first
 	abnfURI        = `msrps?://([^@/;\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,=]+)(:[1-9][0-9]{0,4})?(/[A-Za-z0-9\-._~+=/]+)?;` + abnfToken + `(;` + abnfToken + `(=` + abnfToken + `)?)*`
 	abnfPath       = `^` + abnfURI + `( ` + abnfURI + `)*$`
