@@ -387,7 +387,12 @@ func (ra *relayAuth) renewIn() time.Duration {
 
 // maintain renews the reservation for as long as the session runs; the
 // session starts it (see MSRPTransport.maintain).
-func (ra *relayAuth) maintain(ctx context.Context, deliver deliverFunc) {
+//
+// A renewal whose Use-Path differs from the one in force is applied to the
+// transport t at once: our requests go by the new path, and the peer's are
+// expected by it. (The a=path the peer has is then out of date: telling it
+// is the SIP layer's job.)
+func (ra *relayAuth) maintain(ctx context.Context, deliver deliverFunc, t *MSRPTransport) {
 	for {
 		wait := ra.renewIn()
 		if wait == 0 {
@@ -398,13 +403,27 @@ func (ra *relayAuth) maintain(ctx context.Context, deliver deliverFunc) {
 		case <-ctx.Done():
 			return
 		}
-		if err := ra.authenticate(ctx, deliver); err != nil && ctx.Err() == nil {
+		if err := ra.authenticate(ctx, deliver); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			ra.log.Event("renewing the relay reservation failed", "relay", ra.settings.String(), "error", err.Error())
 			select { // try again shortly, while the reservation lasts
 			case <-time.After(min(30*time.Second, max(ra.renewIn(), time.Second))):
 			case <-ctx.Done():
 				return
 			}
+			continue
+		}
+		ra.mu.Lock()
+		usePath := ra.usePath
+		ra.mu.Unlock()
+		t.pathMu.RLock()
+		changed := !PathEqual(t.localPath, usePath)
+		t.pathMu.RUnlock()
+		if changed {
+			ra.log.Event("the relay changed its Use-Path", "relay", ra.settings.String(), "use-path", FormatPath(usePath))
+			t.SetLocalPath(usePath)
 		}
 	}
 }
@@ -549,7 +568,7 @@ func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, rela
 		return nil, stageError(ctx, stage, ErrRelayConnectTimeout, err)
 	}
 	t.SetLocalPath(ra.usePath)
-	t.maintain = ra.maintain
+	t.maintain = func(ctx context.Context, deliver deliverFunc) { ra.maintain(ctx, deliver, t) }
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.cleaned {
@@ -618,7 +637,12 @@ func (rc *relayConnection) complete(ctx context.Context, cfg *ConnectConfig, ful
 	if active {
 		err = t.Bind(stage, fullRemotePath)
 	} else {
-		err = t.AcceptBinding(stage, fullRemotePath)
+		// A request with the wrong paths is answered (481) and the wait
+		// goes on, as AcceptorDirect's does: giving up would end the
+		// reservation for the right peer.
+		for err = t.AcceptBinding(stage, fullRemotePath); isRefusal(err) && stage.Err() == nil; {
+			err = t.AcceptBinding(stage, fullRemotePath)
+		}
 	}
 	if err != nil {
 		t.Close()

@@ -3,6 +3,7 @@ package msrp
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -416,5 +417,171 @@ func TestRelayConnectTimeout(t *testing.T) {
 		_, err := c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
 		assert.ErrorIs(t, err, ErrRelayConnectTimeout)
 		assert.Equal(t, DefaultTimeout, time.Since(start))
+	})
+}
+
+// A failure REPORT that a relay on the path generates, with only its own
+// URI in From-Path (RFC 4976 §7; AG Projects' msrprelay does this), reaches
+// the application. Before, the session's strict path check dropped it, and
+// REPORTs are never answered, so nothing was heard of the failure. One from
+// a URI that is not on the path is still dropped.
+func TestRelayFailureReportReachesTheSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2855})
+		defer ln.Close()
+		relayURI, err := ParseURI(usePath)
+		require.NoError(t, err)
+		stranger := URI{Host: "127.0.0.9", Port: 2855, SessionID: "nobody", Transport: "tcp"}
+		go func() { // the relay: AUTH, the binding SEND, then a SEND it cannot deliver
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			rt := NewMSRPTransport(conn, relayURI)
+			defer rt.Close()
+			for {
+				req, err := rt.ReadChunk(context.Background())
+				if err != nil {
+					return
+				}
+				switch {
+				case req.Method == MethodAUTH:
+					rt.WriteChunk(context.Background(), reply(req, 200, HeaderUsePath, usePath))
+				case req.Method == MethodSEND && len(req.Data) == 0:
+					rt.WriteResponse(context.Background(), req, 200, "")
+				case req.Method == MethodSEND:
+					rt.WriteResponse(context.Background(), req, 200, "") // hop by hop
+					from, _ := req.FromPath()
+					for _, reporter := range []URI{stranger, relayURI} {
+						rep := NewRequest(MethodREPORT, from, []URI{reporter})
+						rep.Headers.Add(HeaderMessageID, req.Headers.Get(HeaderMessageID))
+						rep.Headers.Add(HeaderByteRange, "1-5/5")
+						rep.Headers.Add(HeaderStatus, "000 481 Peer unreachable")
+						rt.WriteChunk(context.Background(), rep)
+					}
+				}
+			}
+		}()
+		c := &ConnectorRelay{Relay: relayFor(2855), ConnectConfig: ConnectConfig{Dial: ln.Dial}}
+		_, err = c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		tr, err := c.Complete(context.Background(), []URI{{Host: "10.0.0.2", Port: 2855, SessionID: "peer", Transport: "tcp"}})
+		require.NoError(t, err)
+		reports := make(chan *Chunk, 2)
+		s := NewMSRPSession(tr, SessionConfig{KeepaliveInterval: -1, OnIncoming: func(_ *MSRPSession, c *Chunk) {
+			if c.Method == MethodREPORT {
+				reports <- c
+			}
+		}})
+		defer s.Close()
+		_, err = s.DeliverChunk(context.Background(), textSend(tr, "hello"))
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Len(t, reports, 1, "the relay's REPORT, not the stranger's")
+		rep := <-reports
+		st, err := rep.Status()
+		require.NoError(t, err)
+		assert.Equal(t, 481, st.Code)
+		assert.Equal(t, usePath, rep.Headers.Get(HeaderFromPath))
+	})
+}
+
+// AcceptorRelay.Complete answers a request with the wrong paths with 481
+// and goes on waiting for the right peer, as AcceptorDirect does. Before, it
+// gave up at once, which ended the reservation the right peer needed.
+func TestRelayAcceptorRefusesAStrangerAndWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2855})
+		defer ln.Close()
+		relayURI, err := ParseURI(usePath)
+		require.NoError(t, err)
+		peerURI := URI{Host: "10.0.0.2", Port: 2855, SessionID: "peer", Transport: "tcp"}
+		answers := make(chan int, 2)
+		var clientURI URI
+		ready := make(chan struct{})
+		go func() { // the relay: AUTH, then the stranger's SEND, then the peer's
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			rt := NewMSRPTransport(conn, relayURI)
+			defer rt.Close()
+			auth, err := rt.ReadChunk(context.Background())
+			if err != nil {
+				return
+			}
+			from, _ := auth.FromPath()
+			clientURI = from[0]
+			rt.WriteChunk(context.Background(), reply(auth, 200, HeaderUsePath, usePath))
+			<-ready
+			for _, sender := range []URI{{Host: "10.0.0.9", Port: 2855, SessionID: "stranger", Transport: "tcp"}, peerURI} {
+				c := NewRequest(MethodSEND, []URI{clientURI}, []URI{relayURI, sender})
+				c.Headers.Add(HeaderMessageID, NewMessageID())
+				c.Headers.Add(HeaderByteRange, "1-0/0")
+				rt.WriteChunk(context.Background(), c)
+				resp, err := rt.ReadChunk(context.Background())
+				if err != nil {
+					return
+				}
+				answers <- resp.Code
+			}
+			io.Copy(io.Discard, conn)
+		}()
+		a := &AcceptorRelay{Relay: relayFor(2855), ConnectConfig: ConnectConfig{Dial: ln.Dial}}
+		defer a.Cleanup()
+		_, err = a.Prepare(context.Background(), URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		close(ready)
+		tr, err := a.Complete(context.Background(), []URI{peerURI})
+		require.NoError(t, err, "the stranger's refusal did not end the wait")
+		defer tr.Close()
+		assert.Equal(t, 481, <-answers, "the stranger")
+		assert.Equal(t, 200, <-answers, "the peer")
+	})
+}
+
+// A re-AUTH whose 200 brings another Use-Path moves the session to it: our
+// requests go by the new relay path. Before, the new Use-Path was kept and
+// never used.
+func TestRelayReauthAppliesAChangedUsePath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2855})
+		defer ln.Close()
+		const movedPath = "msrp://127.0.0.1:2856/rsess2;tcp"
+		auths := 0
+		f := &fakeRelay{script: func(req *Chunk, n int) *Chunk {
+			switch req.Method {
+			case MethodAUTH:
+				auths++
+				path := usePath
+				if auths > 1 {
+					path = movedPath
+				}
+				return reply(req, 200, HeaderUsePath, path, HeaderExpires, "300")
+			case MethodSEND:
+				return reply(req, 200)
+			}
+			return nil
+		}}
+		go func() {
+			if conn, err := ln.Accept(); err == nil {
+				f.serve(conn)
+			}
+		}()
+		c := &ConnectorRelay{Relay: relayFor(2855), ConnectConfig: ConnectConfig{Dial: ln.Dial}}
+		_, err := c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		peer := URI{Host: "10.0.0.2", Port: 2855, SessionID: "peer", Transport: "tcp"}
+		tr, err := c.Complete(context.Background(), []URI{peer})
+		require.NoError(t, err)
+		s := NewMSRPSession(tr, SessionConfig{KeepaliveInterval: -1})
+		defer s.Close()
+		time.Sleep(250 * time.Second) // the renewal at 240 s
+		assert.Equal(t, movedPath+" "+tr.LocalURI().String(), FormatPath(tr.FullLocalPath()))
+		_, err = s.DeliverChunk(context.Background(), textSend(tr, "by the new path"))
+		require.NoError(t, err)
+		seen := f.seen()
+		last := seen[len(seen)-1]
+		assert.Equal(t, movedPath+" "+peer.String(), last.Headers.Get(HeaderToPath))
 	})
 }

@@ -161,7 +161,7 @@ func (s *MSRPSession) handleRequestLocked(c *Chunk) {
 	case MethodREPORT:
 		// Never answered (RFC 4975 §7.1.2); one that names another session,
 		// or has no valid Status, is dropped.
-		if s.t.CheckIncomingSENDChunk(c) == nil {
+		if s.t.checkIncomingREPORT(c) == nil {
 			if _, err := c.Status(); err == nil {
 				s.deliverLocked(c)
 			}

@@ -269,6 +269,40 @@ func (t *MSRPTransport) CheckIncomingSENDChunk(c *Chunk) error {
 	return nil
 }
 
+// checkIncomingREPORT checks the paths of a REPORT. Besides the peer's, it
+// accepts one that a relay on the path generated (RFC 4976 §7): such a
+// relay writes only its own URI in From-Path, and each relay on the way
+// back puts its own before it, so that the From-Path that reaches us is a
+// beginning of the path we expect the peer's requests on (our relays, then
+// the peer's), ending at the relay that reported.
+func (t *MSRPTransport) checkIncomingREPORT(c *Chunk) error {
+	err := t.CheckIncomingSENDChunk(c)
+	if err == nil {
+		return nil
+	}
+	to, terr := c.ToPath()
+	from, ferr := c.FromPath()
+	if terr != nil || ferr != nil {
+		return err
+	}
+	t.pathMu.RLock()
+	defer t.pathMu.RUnlock()
+	full := append(slices.Clone(t.localPath), t.remotePath...)
+	same := URI.Equal
+	if t.UseSessmatch {
+		same = func(a, b URI) bool { return a.SessionID == b.SessionID }
+	}
+	if len(to) != 1 || !same(to[0], t.localURI) || len(from) >= len(full) {
+		return err
+	}
+	for i, u := range from {
+		if !same(u, full[i]) {
+			return err
+		}
+	}
+	return nil
+}
+
 // ---- Reading ----------------------------------------------------------------
 
 // ReadChunk returns the next chunk. It returns early with ctx.Err() when ctx
