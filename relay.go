@@ -26,7 +26,9 @@ import (
 // With no Host, the relay is found by DNS SRV (_msrps._tcp.<Domain>, or
 // _msrp._tcp.<Domain> without TLS), falling back to Domain:2855. TLS is on
 // unless DisableTLS is set: msrplib's default, and relays such as msrprelay
-// refuse plain TCP.
+// refuse plain TCP. The relay's certificate must name Domain (or Host,
+// without a Domain), whatever host SRV pointed to; TLSConfig.ServerName
+// names another.
 //
 // Printing the settings (String, %#v, or a slog attribute) never shows the
 // password.
@@ -90,6 +92,17 @@ func (r MSRPRelaySettings) URI() URI {
 		host = r.Host
 	}
 	return URI{UseTLS: !r.DisableTLS, Host: host, Port: r.Port, Transport: "tcp"}
+}
+
+// tlsName is the name the relay's certificate must carry: its Domain, the
+// name it was asked for, never the target of an SRV record, which DNS
+// (unless secured) lets anyone forge (RFC 6125 §6.2.1: the reference
+// identifier comes from the source domain). Without a Domain, the Host.
+func (r MSRPRelaySettings) tlsName() string {
+	if r.Domain != "" {
+		return r.Domain
+	}
+	return r.Host
 }
 
 // String describes the relay without credentials: "MSRPRelay msrps://user@host:port".
@@ -586,10 +599,9 @@ func dialRelay(ctx context.Context, cfg *ConnectConfig, relay *MSRPRelaySettings
 		cfg.Logger.Event("connecting to relay", "addr", addr)
 		conn, err := cfg.dial(ctx, addr)
 		if err == nil && !relay.DisableTLS {
-			host, _, _ := net.SplitHostPort(addr)
 			tlsCfg := cloneTLS(relay.TLSConfig)
 			if tlsCfg.ServerName == "" {
-				tlsCfg.ServerName = host
+				tlsCfg.ServerName = relay.tlsName()
 			}
 			tc := tls.Client(conn, tlsCfg)
 			if err = tc.HandshakeContext(ctx); err != nil {

@@ -2,6 +2,8 @@ package msrp
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-msrp/msrp/internal/digest"
 	"github.com/go-msrp/msrp/internal/leakcheck"
 	"github.com/go-msrp/msrp/internal/pipenet"
+	"github.com/go-msrp/msrp/internal/testcert"
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -584,4 +587,61 @@ func TestRelayReauthAppliesAChangedUsePath(t *testing.T) {
 		last := seen[len(seen)-1]
 		assert.Equal(t, movedPath+" "+peer.String(), last.Headers.Get(HeaderToPath))
 	})
+}
+
+// Over TLS, the relay's certificate must name the relay's domain, not the
+// host an SRV record points to: DNS answers can be forged, so a name taken
+// from one proves nothing (RFC 6125 §6.2.1). Before, the SRV target was the
+// name checked.
+func TestRelayTLSNameIsTheDomain(t *testing.T) {
+	leakcheck.Check(t)
+	for _, tc := range []struct {
+		name     string
+		certFor  string
+		accepted bool
+	}{
+		{"a certificate for the domain", "relay.example.com", true},
+		{"a certificate for the SRV target only", "target.elsewhere.example.net", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert, pool := testcert.New(tc.certFor)
+			ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+			require.NoError(t, err)
+			f := &fakeRelay{script: func(req *Chunk, n int) *Chunk { return reply(req, 200, HeaderUsePath, usePath) }}
+			var wg sync.WaitGroup
+			defer func() { ln.Close(); wg.Wait() }()
+			wg.Go(func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					wg.Go(func() { f.serve(conn) })
+				}
+			})
+			port := ln.Addr().(*net.TCPAddr).Port
+			server := dnsServer(t, map[string][]dns.RR{
+				"_msrps._tcp.relay.example.com.": {srvRR("_msrps._tcp.relay.example.com.", "target.elsewhere.example.net.", uint16(port), 10, 0)},
+			})
+			var dialed []string
+			relay := MSRPRelaySettings{Domain: "relay.example.com", Username: "alice", Password: "secret", TLSConfig: &tls.Config{RootCAs: pool}}
+			c := &ConnectorRelay{Relay: relay, Resolver: &DNSResolver{Server: server}, ConnectConfig: ConnectConfig{
+				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					dialed = append(dialed, addr) // the SRV target, which only this test can reach
+					var d net.Dialer
+					return d.DialContext(ctx, network, ln.Addr().String())
+				},
+			}}
+			defer c.Cleanup()
+			_, err = c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
+			assert.Equal(t, []string{net.JoinHostPort("target.elsewhere.example.net", fmt.Sprint(port))}, dialed)
+			if tc.accepted {
+				assert.NoError(t, err)
+				return
+			}
+			var hostErr x509.HostnameError
+			require.ErrorAs(t, err, &hostErr)
+			assert.Equal(t, "relay.example.com", hostErr.Host)
+		})
+	}
 }
