@@ -14,7 +14,7 @@ type IncomingMessage struct {
 	ContentType string // of the first chunk that arrived
 	Headers     Header // of the first chunk that arrived
 	Size        int64  // from Byte-Range; Unknown if no chunk said
-	Received    int64  // body bytes placed
+	Received    int64  // body bytes received in order from the first: all of them once complete
 	Data        []byte // the body, when kept in memory and complete
 	Err         error  // nil once complete; else why the message ended
 }
@@ -26,13 +26,12 @@ type inMessage struct {
 	sink     *messageSink     // where the body goes, on the callback goroutine
 	head     *Chunk           // its first chunk without the body, for failure REPORTs
 	size     int64
-	received int64
-	written  int64 // bytes handed to the sink in order: the next byte is written+1
-	ahead    map[int64][]byte
-	aheadN   int64
-	endPos   int64 // last byte, once the final chunk has arrived
-	lastSeen bool  // the final chunk ("$") has arrived
-	inMemory bool  // no MessageWriter: the size cap is checked here
+	written  int64     // bytes handed to the sink in order: the next byte is written+1
+	ahead    fragments // parts beyond a gap
+	aheadN   int64     // their bytes, and fragmentCost each
+	endPos   int64     // last byte, once the final chunk has arrived
+	lastSeen bool      // the final chunk ("$") has arrived
+	inMemory bool      // no MessageWriter: the size cap is checked here
 	err      error
 }
 
@@ -213,7 +212,7 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 
 // place takes data at 1-based position start: what follows the bytes
 // written so far is returned as segments to write, in order, with the
-// chunk bodies they came from; what lies beyond a gap is kept, bounded;
+// chunk bodies they came from; what lies beyond a gap is held, bounded;
 // what was received already is skipped.
 func (in *incomingMessages) place(im *inMessage, start int64, data []byte) (segments, bodies [][]byte, err error) {
 	next := im.written + 1
@@ -222,51 +221,88 @@ func (in *incomingMessages) place(im *inMessage, start int64, data []byte) (segm
 	case len(data) == 0 || end < next:
 		return nil, nil, nil // nothing new
 	case start > next:
-		if _, dup := im.ahead[start]; dup {
-			return nil, nil, nil
-		}
-		if im.aheadN+int64(len(data)) > in.cfg.maxMessageSize() {
+		cost := int64(len(data)) + fragmentCost
+		if len(im.ahead) >= maxFragments || im.aheadN+cost > in.cfg.maxMessageSize() {
 			return nil, nil, &TransactionError{Code: 413, Comment: "Too much out of order"}
 		}
-		if im.ahead == nil {
-			im.ahead = map[int64][]byte{}
-		}
-		im.ahead[start] = data
-		im.aheadN += int64(len(data))
-		im.received += int64(len(data))
+		im.ahead.push(fragment{start: start, data: data})
+		im.aheadN += cost
 		return nil, nil, nil
 	}
 	if err := in.take(im, data[next-start:]); err != nil {
 		return nil, nil, err
 	}
 	segments, bodies = append(segments, data[next-start:]), append(bodies, data)
-	im.received += end - next + 1
-	// Chunks waiting beyond the gap may fit now.
-	for len(im.ahead) > 0 {
-		progressed := false
-		for pos, d := range im.ahead {
-			next := im.written + 1
-			if pos > next {
-				continue
+	// Fragments held beyond the gap may follow on now, lowest first.
+	for len(im.ahead) > 0 && im.ahead[0].start <= im.written+1 {
+		f := im.ahead.pop()
+		im.aheadN -= int64(len(f.data)) + fragmentCost
+		if skip := im.written + 1 - f.start; skip < int64(len(f.data)) {
+			if err := in.take(im, f.data[skip:]); err != nil {
+				return nil, nil, err
 			}
-			delete(im.ahead, pos)
-			im.aheadN -= int64(len(d))
-			im.received -= int64(len(d))
-			if skip := next - pos; skip < int64(len(d)) {
-				if err := in.take(im, d[skip:]); err != nil {
-					return nil, nil, err
-				}
-				segments = append(segments, d[skip:])
-				im.received += int64(len(d)) - skip
-			}
-			bodies = append(bodies, d)
-			progressed = true
+			segments = append(segments, f.data[skip:])
 		}
-		if !progressed {
-			break
-		}
+		bodies = append(bodies, f.data)
 	}
 	return segments, bodies, nil
+}
+
+// Bounds on the fragments held beyond a gap. A fragment costs the message's
+// memory limit its bytes and fragmentCost more, a little over what the heap
+// holds for it (its entry here and the smallest allocation of a body), so
+// that many tiny fragments cannot hold more than the limit says.
+const (
+	fragmentCost = 128
+	maxFragments = 1 << 17
+)
+
+// fragment is a part of a message that came beyond a gap.
+type fragment struct {
+	start int64
+	data  []byte // a chunk's whole body
+}
+
+// fragments is a min-heap of fragments by start: holding one, and taking
+// the lowest, cost O(log n), however the peer orders its chunks.
+type fragments []fragment
+
+func (h *fragments) push(f fragment) {
+	*h = append(*h, f)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if a[parent].start <= a[i].start {
+			break
+		}
+		a[parent], a[i] = a[i], a[parent]
+		i = parent
+	}
+}
+
+func (h *fragments) pop() fragment {
+	a := *h
+	top := a[0]
+	last := len(a) - 1
+	a[0] = a[last]
+	a[last] = fragment{}
+	a = a[:last]
+	for i := 0; ; {
+		low, l, r := i, 2*i+1, 2*i+2
+		if l < len(a) && a[l].start < a[low].start {
+			low = l
+		}
+		if r < len(a) && a[r].start < a[low].start {
+			low = r
+		}
+		if low == i {
+			break
+		}
+		a[i], a[low] = a[low], a[i]
+		i = low
+	}
+	*h = a
+	return top
 }
 
 // take counts bytes written in order, within the cap of a message kept in
@@ -318,7 +354,7 @@ func (s *MSRPSession) messageEndedLocked(im *inMessage) {
 		return
 	}
 	m, k, on := im.m, im.sink, s.cfg.OnMessage
-	size, received, err := im.size, im.received, im.err
+	size, received, err := im.size, im.written, im.err
 	s.callLocked(0, func() {
 		m.Size, m.Received, m.Err = size, received, err
 		if m.Err == nil && k.err != nil {

@@ -221,7 +221,7 @@ func (s *MSRPSession) handleSendLocked(c *Chunk) {
 // partial.
 func (s *MSRPSession) failureReportLocked(c *Chunk, im *inMessage, err error) {
 	var te *TransactionError
-	if im == nil || im.received == 0 || !errors.As(err, &te) {
+	if im == nil || im.written == 0 || !errors.As(err, &te) {
 		return
 	}
 	if fr, _ := c.FailureReport(); fr == FailureReportNo {
@@ -229,7 +229,7 @@ func (s *MSRPSession) failureReportLocked(c *Chunk, im *inMessage, err error) {
 	}
 	head := *c
 	head.Data = nil
-	s.reportLocked(&head, te.Code, te.Comment, &ByteRange{Start: 1, End: im.received, Total: im.size})
+	s.reportLocked(&head, te.Code, te.Comment, &ByteRange{Start: 1, End: im.written, Total: im.size})
 }
 
 // checkSend applies RFC 4975's rules to an incoming SEND: paths (400, 481),
