@@ -297,14 +297,15 @@ func BenchmarkServerBind(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			local, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+			acc := srv.Acceptor(ServerAcceptorConfig{})
+			local, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
 			if err != nil {
 				b.Fatal(err)
 			}
 			peerURI := newPeerURI()
 			done := make(chan serverResult, 1)
 			go func() {
-				t, err := srv.Complete(ctx, []URI{peerURI})
+				t, err := acc.Complete(ctx, []URI{peerURI})
 				done <- serverResult{t, err}
 			}()
 			conn, err := net.Dial("tcp", local[0].HostPort())
@@ -321,7 +322,7 @@ func BenchmarkServerBind(b *testing.B) {
 			}
 			r.t.Close()
 			p.Close()
-			srv.Cleanup(local[0])
+			acc.Cleanup()
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "binds/s")
@@ -362,7 +363,7 @@ func holdIdleSessions(tb testing.TB, n int, pipes bool) (float64, float64) {
 	srv := &MSRPServer{ConnectConfig: cfg}
 	defer srv.Close()
 	// Start the listener before measuring.
-	if _, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"}); err != nil {
+	if _, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1"}); err != nil {
 		tb.Fatal(err)
 	}
 	baseHeap, baseG := heapInUse(), runtime.NumGoroutine()
@@ -375,7 +376,8 @@ func holdIdleSessions(tb testing.TB, n int, pipes bool) (float64, float64) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			local, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+			acc := srv.Acceptor(ServerAcceptorConfig{})
+			local, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
 			if err != nil {
 				tb.Error(err)
 				return
@@ -383,7 +385,7 @@ func holdIdleSessions(tb testing.TB, n int, pipes bool) (float64, float64) {
 			peerURI := newPeerURI()
 			done := make(chan serverResult, 1)
 			go func() {
-				t, err := srv.Complete(ctx, []URI{peerURI})
+				t, err := acc.Complete(ctx, []URI{peerURI})
 				done <- serverResult{t, err}
 			}()
 			conn, err := dial(ctx, "tcp", local[0].HostPort())

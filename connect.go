@@ -505,10 +505,17 @@ func (a *AcceptorDirect) bindIncoming(parent context.Context, conn net.Conn, loc
 		conn = tc
 	}
 	t := a.newTransport(conn, local)
+	done := t.bindingLimits(func(c *Chunk) error {
+		if to, err := c.ToPath(); err != nil || len(to) != 1 || !(to[0].Equal(local) || a.UseSessmatch && to[0].SessionID == local.SessionID) {
+			return &TransactionError{Code: 481, Comment: "Invalid To-Path"}
+		}
+		return nil
+	})
 	if err := t.AcceptBinding(ctx, remotePath); err != nil {
 		t.Close()
 		return nil, stageError(parent, ctx, ErrBindSessionTimeout, err)
 	}
+	done()
 	return t, nil
 }
 
@@ -689,10 +696,14 @@ func (t *MSRPTransport) readBindingChunk(ctx context.Context) (*Chunk, error) {
 		if err := t.answerMalformed(ctx, pe); err != nil {
 			return nil, err
 		}
+		if te := (*TransactionError)(nil); errors.As(pe, &te) {
+			return nil, te // refused at its head (see bindingLimits): the binding fails
+		}
 	}
 }
 
-// answerMalformed answers the request a parse error names, if any.
+// answerMalformed answers the request a parse error names, if any: 413
+// for one too large, the code of a refusal at its head, else 400.
 func (t *MSRPTransport) answerMalformed(ctx context.Context, pe *ChunkParseError) error {
 	c := pe.Chunk
 	if c == nil || c.Method == MethodREPORT {
@@ -701,11 +712,15 @@ func (t *MSRPTransport) answerMalformed(ctx context.Context, pe *ChunkParseError
 	if _, err := c.ToPath(); err != nil {
 		return nil // nowhere to send an answer
 	}
-	code := 400
-	if errors.Is(pe, ErrChunkTooLarge) {
+	code, comment := 400, ""
+	var te *TransactionError
+	switch {
+	case errors.Is(pe, ErrChunkTooLarge):
 		code = 413
+	case errors.As(pe, &te):
+		code, comment = te.Code, te.Comment
 	}
-	return t.WriteResponse(ctx, c, code, "")
+	return t.WriteResponse(ctx, c, code, comment)
 }
 
 func isRefusal(err error) bool {

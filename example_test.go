@@ -163,16 +163,19 @@ func ExampleTransactionError() {
 	// true
 }
 
-// One MSRPServer serves many sessions on one port. Each session is
-// prepared (its path goes in that session's SDP) and completed with the
-// peer's path; the peer may connect before or after Complete.
+// One MSRPServer serves many sessions on one port. Each session is an
+// acceptor of the server's: prepared (its path goes in that session's SDP)
+// and completed with the peer's path; the peer may connect before or after
+// Complete.
 func ExampleMSRPServer() {
 	ctx := context.Background()
 	srv := &msrp.MSRPServer{}
 	defer srv.Close()
 
 	for _, text := range []string{"first session", "second session"} {
-		localPath, err := srv.Prepare(ctx, msrp.URI{Host: "127.0.0.1"})
+		session := srv.Acceptor(msrp.ServerAcceptorConfig{})
+		defer session.Cleanup()
+		localPath, err := session.Prepare(ctx, msrp.URI{Host: "127.0.0.1"})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -193,7 +196,7 @@ func ExampleMSRPServer() {
 			t.WriteChunk(ctx, send)
 		}()
 
-		t, err := srv.Complete(ctx, peerPath)
+		t, err := session.Complete(ctx, peerPath)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -255,7 +255,7 @@ func TestFaultsServerUnderAttack(t *testing.T) {
 	srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: 2 * time.Second}}
 	defer srv.Close()
 	ctx := context.Background()
-	local, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	local, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1"})
 	require.NoError(t, err)
 	addr := local[0].HostPort()
 
@@ -280,12 +280,13 @@ func TestFaultsServerUnderAttack(t *testing.T) {
 	}()
 
 	for i := range 3 {
-		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+		acc := srv.Acceptor(ServerAcceptorConfig{})
+		path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
 		require.NoError(t, err)
 		peerURI := newPeerURI()
 		done := make(chan serverResult, 1)
 		go func() {
-			tr, err := srv.Complete(ctx, []URI{peerURI})
+			tr, err := acc.Complete(ctx, []URI{peerURI})
 			done <- serverResult{tr, err}
 		}()
 		p, resp, err := dialPeer(t, tcpDial, path, peerURI, "")

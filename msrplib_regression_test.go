@@ -233,9 +233,9 @@ func TestMsrplibBug16GarbageAndHeaderNames(t *testing.T) {
 func TestMsrplibBug19ServerPortZero(t *testing.T) {
 	srv := &MSRPServer{}
 	defer srv.Close()
-	a, err := srv.Prepare(context.Background(), URI{Host: "127.0.0.1", Port: 0})
+	a, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(context.Background(), URI{Host: "127.0.0.1", Port: 0})
 	require.NoError(t, err)
-	b, err := srv.Prepare(context.Background(), URI{Host: "127.0.0.1", Port: 0})
+	b, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(context.Background(), URI{Host: "127.0.0.1", Port: 0})
 	require.NoError(t, err)
 	assert.NotZero(t, a[0].Port)
 	assert.Equal(t, a[0].Port, b[0].Port)

@@ -72,6 +72,12 @@ type Parser struct {
 	scratch []byte
 	discard bool // skipping the body of a chunk over the size cap
 	tooBig  *ChunkParseError
+
+	// checkHead, when set, vets a chunk's start line and headers as soon as
+	// they are read, before its body: an error skips the body without
+	// keeping it, as for a chunk over the size cap, and comes back as the
+	// Err of a *ChunkParseError holding the chunk's head.
+	checkHead func(*Chunk) error
 }
 
 // startLine holds offsets into Parser.hdr.
@@ -229,6 +235,12 @@ func (p *Parser) headerLine(line []byte) (*Chunk, error) {
 		p.hdr = p.hdr[:p.lineAt]
 		p.cur = p.buildChunk()
 		p.state = stateBody
+		if p.checkHead != nil {
+			if err := p.checkHead(p.cur); err != nil {
+				p.discard = true
+				return nil, &ChunkParseError{Err: err, Chunk: p.cur}
+			}
+		}
 		return nil, nil
 	}
 	if _, ok := parseStartLine(line); ok {

@@ -23,16 +23,26 @@ const refusalTimeout = 2 * time.Second
 // that expects it, so that many sessions share one port (2855, or 2856 for
 // msrps, say): msrplib's MSRPServer. It is safe for concurrent use.
 //
-//	path, err := srv.Prepare(ctx, localURI)   // for each session: its a=path
-//	t, err := srv.Complete(ctx, remotePath)   // once the peer's a=path is known
+// Each session is a ServerAcceptor, a Connector, with msrplib's lifecycle:
+//
+//	a := srv.Acceptor(msrp.ServerAcceptorConfig{})
+//	defer a.Cleanup()
+//	path, err := a.Prepare(ctx, localURI)   // its a=path, on the server's port
+//	t, err := a.Complete(ctx, remotePath)   // once the peer's a=path is known
 //
 // A connection's first chunk decides where it goes: its To-Path must be one
-// URI that Prepare registered (else 400 or 481), the session must not be
-// bound yet (else 506), and its From-Path must be the path a Complete call
-// gave (or, with UseSessmatch, carry the same session id; RFC 6714). The
-// peer may connect before or after Complete is called. A connection that
-// sends nothing valid in time (BindTimeout), or that no Complete claims in
-// that time (481), is closed.
+// URI that a Prepare registered (else 400 or 481), checked as soon as its
+// headers are read, before any body is kept; the session must not be bound
+// yet (506); and its From-Path must be the path that session's Complete
+// gives (481) or, with UseSessmatch, carry the same session id (RFC 6714).
+// The peer may connect before or after Complete is called. A connection
+// that sends nothing valid in time (BindTimeout), or that no Complete
+// claims in that time (481), is closed.
+//
+// What an unbound connection may cost is bounded: its first chunk, headers
+// and body, must fit in 32 KiB (bindingMaxChunk), and reads while binding
+// use a 512-byte buffer, so that MaxPendingConnections connections that
+// stall half-way hold about that many times 40 KiB.
 type MSRPServer struct {
 	ConnectConfig
 	// MaxPendingConnections bounds the accepted connections not yet bound;
@@ -46,9 +56,7 @@ type MSRPServer struct {
 	cancel    context.CancelFunc
 	slots     chan struct{}
 	listeners map[string]*serverListener // by "host:port" as Prepare asked, and as bound
-	locals    map[string]*expectedLocal  // by session id
-	waiters   map[string][]*completeWaiter
-	parked    map[string][]*parkedConn // by remote key
+	locals    map[string]*ServerAcceptor // by session id, from Prepare until Cleanup or the end of the session's transport
 	wg        sync.WaitGroup
 }
 
@@ -59,17 +67,38 @@ type serverListener struct {
 	useTLS bool
 }
 
-type expectedLocal struct {
-	uri    URI
-	logger *Logger
-	bound  bool
-	parked []*parkedConn
+// ServerAcceptorConfig configures one session on an MSRPServer. The zero
+// value uses the server's settings.
+type ServerAcceptorConfig struct {
+	// Logger receives the session's connection events and traffic; nil
+	// means the server's.
+	Logger *Logger
+}
+
+// ServerAcceptor is the passive side of one session on an MSRPServer: a
+// Connector whose Prepare registers its local URI with the server (and
+// starts a listener if none serves that host yet), whose Complete waits for
+// the connection that names this session and this peer, and whose Cleanup
+// forgets the session. Make one with MSRPServer.Acceptor; each serves one
+// session.
+type ServerAcceptor struct {
+	srv *MSRPServer
+	cfg ServerAcceptorConfig
+
+	// Guarded by srv.mu.
+	uri      URI
+	prepared bool
+	cleaned  bool
+	bound    bool
+	waiter   *completeWaiter // the Complete in progress
+	parked   []*parkedConn   // connections for this session that came before Complete
 }
 
 // completeWaiter is a Complete call waiting for its peer.
 type completeWaiter struct {
 	remote []URI
-	result chan serverResult // buffered: the connection's goroutine never blocks on it
+	key    string
+	result chan serverResult // room for the one result it gets
 }
 
 type serverResult struct {
@@ -77,12 +106,11 @@ type serverResult struct {
 	err error
 }
 
-// parkedConn is a connection whose first chunk arrived before the Complete
-// that names its From-Path.
+// parkedConn is a connection whose first chunk arrived before its
+// session's Complete.
 type parkedConn struct {
-	local *expectedLocal
-	key   string
-	wake  chan parkOutcome // buffered
+	key  string
+	wake chan parkOutcome // room for the one outcome it gets
 }
 
 // parkOutcome ends a parked connection's wait: claimed by a Complete, or
@@ -102,36 +130,42 @@ func (s *MSRPServer) init() {
 		}
 		s.slots = make(chan struct{}, n)
 		s.listeners = map[string]*serverListener{}
-		s.locals = map[string]*expectedLocal{}
-		s.waiters = map[string][]*completeWaiter{}
-		s.parked = map[string][]*parkedConn{}
+		s.locals = map[string]*ServerAcceptor{}
 	})
 }
 
-// Prepare registers localURI as an expected session and returns its full
-// local path for SDP a=path, using the server's Logger for its transport.
-// See PrepareWithLogger.
-func (s *MSRPServer) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
-	return s.PrepareWithLogger(ctx, localURI, s.Logger)
+// Acceptor returns the passive side of a new session on the server:
+// msrplib's MSRPServer.prepare, complete and cleanup, for that session.
+func (s *MSRPServer) Acceptor(cfg ServerAcceptorConfig) *ServerAcceptor {
+	s.init()
+	if cfg.Logger == nil {
+		cfg.Logger = s.Logger
+	}
+	return &ServerAcceptor{srv: s, cfg: cfg}
 }
 
-// PrepareWithLogger registers localURI as an expected session whose
-// transport logs to logger, and returns its full local path. Blanks in
-// localURI are filled in as for AcceptorDirect. The first call for a host
-// starts a listener there (TCP, or TLS for msrps, which needs a certificate
-// in TLSConfig); a later call with the same host reuses it: with port 0 any
-// listener of the same scheme on that host, else the one on that port. The
-// returned path carries the real port.
-func (s *MSRPServer) PrepareWithLogger(ctx context.Context, localURI URI, logger *Logger) ([]URI, error) {
-	s.init()
+// Prepare registers localURI as the session's and returns its full local
+// path for SDP a=path. Blanks in localURI are filled in as for
+// AcceptorDirect. The first session on a host starts a listener there (TCP,
+// or TLS for msrps, which needs a certificate in the server's TLSConfig); a
+// later one with the same host shares it: with port 0 any listener of the
+// same scheme on that host, else the one on that port. The returned path
+// carries the real port.
+func (a *ServerAcceptor) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
+	s := a.srv
 	u, err := listenerURI(localURI, s.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	switch {
+	case s.closed:
 		return nil, ErrServerClosed
+	case a.cleaned:
+		return nil, errCleanedUp
+	case a.prepared:
+		return nil, errors.New("msrp: ServerAcceptor already prepared")
 	}
 	if _, dup := s.locals[u.SessionID]; dup {
 		return nil, fmt.Errorf("msrp: session id %q is already expected", u.SessionID)
@@ -141,7 +175,8 @@ func (s *MSRPServer) PrepareWithLogger(ctx context.Context, localURI URI, logger
 		return nil, err
 	}
 	u.Port = l.port
-	s.locals[u.SessionID] = &expectedLocal{uri: u, logger: logger}
+	a.uri, a.prepared = u, true
+	s.locals[u.SessionID] = a
 	return []URI{u}, nil
 }
 
@@ -176,6 +211,105 @@ func (s *MSRPServer) listenerFor(ctx context.Context, u URI) (*serverListener, e
 func hasCertificate(cfg *tls.Config) bool {
 	return cfg != nil && (len(cfg.Certificates) > 0 || cfg.GetCertificate != nil || cfg.GetConfigForClient != nil)
 }
+
+// Complete returns the transport of the session once its peer, whose path
+// is fullRemotePath, has connected and sent its first request; the peer may
+// have done so already. A connection for this session from another peer is
+// refused with 481. It fails with ErrBindSessionTimeout after BindTimeout,
+// with ErrServerClosed when the server closes, or with ctx's error.
+func (a *ServerAcceptor) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
+	s := a.srv
+	if len(fullRemotePath) == 0 {
+		return nil, errors.New("msrp: empty remote path")
+	}
+	w := &completeWaiter{remote: fullRemotePath, key: s.remoteKey(fullRemotePath), result: make(chan serverResult, 1)}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return nil, ErrServerClosed
+	case a.cleaned:
+		s.mu.Unlock()
+		return nil, errCleanedUp
+	case !a.prepared:
+		s.mu.Unlock()
+		return nil, errors.New("msrp: Complete called before Prepare")
+	case a.bound || a.waiter != nil:
+		s.mu.Unlock()
+		return nil, errors.New("msrp: Complete already called")
+	}
+	// The first connection that came from this peer is taken; others that
+	// came for the session, from anyone else, are refused.
+	var claimed *parkedConn
+	for _, p := range a.parked {
+		if claimed == nil && p.key == w.key {
+			claimed = p
+		} else {
+			p.wake <- parkOutcome{code: 481, reason: "Invalid From-Path"}
+		}
+	}
+	a.parked = nil
+	if claimed != nil {
+		a.bound = true
+		claimed.wake <- parkOutcome{waiter: w}
+	} else {
+		a.waiter = w
+	}
+	s.mu.Unlock()
+
+	waitCtx, stop := withStage(ctx, s.bindTimeout(), ErrBindSessionTimeout)
+	defer stop()
+	select {
+	case r := <-w.result:
+		return r.t, r.err
+	case <-waitCtx.Done():
+	case <-s.base.Done():
+	}
+	s.mu.Lock()
+	waiting := a.waiter == w
+	if waiting {
+		a.waiter = nil
+	}
+	s.mu.Unlock()
+	if !waiting { // a connection claimed this call just now: take what it brings
+		r := <-w.result
+		return r.t, r.err
+	}
+	if s.base.Err() != nil {
+		return nil, ErrServerClosed
+	}
+	return nil, stageError(ctx, waitCtx, ErrBindSessionTimeout, nil)
+}
+
+// Cleanup forgets the session: connections for it are refused with 481 from
+// now on, including any waiting for their Complete, and a Complete in
+// progress fails. A transport already handed out is not closed. It is safe
+// to call more than once.
+func (a *ServerAcceptor) Cleanup() error {
+	s := a.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.cleaned = true
+	s.forgetLocked(a)
+	for _, p := range a.parked {
+		p.wake <- parkOutcome{code: 481, reason: "Session cleaned up"}
+	}
+	a.parked = nil
+	if a.waiter != nil {
+		a.waiter.result <- serverResult{err: errCleanedUp}
+		a.waiter = nil
+	}
+	return nil
+}
+
+// forgetLocked removes a session from those the server expects.
+func (s *MSRPServer) forgetLocked(a *ServerAcceptor) {
+	if a.prepared && s.locals[a.uri.SessionID] == a {
+		delete(s.locals, a.uri.SessionID)
+	}
+}
+
+// ---- Incoming connections -----------------------------------------------------------
 
 func (s *MSRPServer) acceptLoop(l *serverListener) {
 	for {
@@ -228,6 +362,7 @@ func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
 // bindIncoming reads the first chunk and binds the connection, or returns
 // why not (after answering the peer where an answer is due).
 func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) error {
+	done := t.bindingLimits(func(c *Chunk) error { _, _, err := s.sessionFor(c); return err })
 	first, err := t.readBindingChunk(ctx)
 	if err != nil {
 		return err
@@ -246,53 +381,58 @@ func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) error {
 		}
 		return err
 	}
-	to, err := first.ToPath()
-	if err != nil || len(to) != 1 {
-		return refuse(400, "Invalid To-Path")
-	}
-	from, err := first.FromPath()
+	a, from, err := s.sessionFor(first) // again: its state may have changed meanwhile
 	if err != nil {
-		return refuse(400, "Invalid From-Path")
+		te := err.(*TransactionError)
+		return refuse(te.Code, te.Comment)
 	}
 	key := s.remoteKey(from)
 
 	s.mu.Lock()
-	local, ok := s.locals[to[0].SessionID]
-	if ok && !s.UseSessmatch && !to[0].Equal(local.uri) {
-		ok = false
-	}
+	t.setLocalURI(a.uri)
+	t.Logger = a.cfg.Logger
+	var w *completeWaiter
+	var p *parkedConn
 	switch {
-	case !ok:
+	case a.cleaned || s.closed:
 		s.mu.Unlock()
 		return refuse(481, "Unknown To-Path")
-	case local.bound:
+	case a.bound:
 		s.mu.Unlock()
 		return refuse(506, "")
-	}
-	t.setLocalURI(local.uri)
-	t.Logger = local.logger
-	w := s.takeWaiter(key)
-	var p *parkedConn
-	if w != nil {
-		local.bound = true
-		s.refuseOthers(local, 506, "")
-	} else {
-		p = &parkedConn{local: local, key: key, wake: make(chan parkOutcome, 1)}
-		s.parked[key] = append(s.parked[key], p)
-		local.parked = append(local.parked, p)
+	case a.waiter != nil && a.waiter.key != key:
+		s.mu.Unlock()
+		return refuse(481, "Invalid From-Path")
+	case a.waiter != nil:
+		w, a.waiter = a.waiter, nil
+		a.bound = true
+		for _, other := range a.parked {
+			other.wake <- parkOutcome{code: 506}
+		}
+		a.parked = nil
+	default:
+		p = &parkedConn{key: key, wake: make(chan parkOutcome, 1)}
+		a.parked = append(a.parked, p)
 	}
 	s.mu.Unlock()
 
-	if p != nil { // wait for the Complete that names this From-Path
+	if p != nil { // wait for the session's Complete
 		var out parkOutcome
 		select {
 		case out = <-p.wake:
 		case <-ctx.Done():
-			if !s.unpark(p) {
+			s.mu.Lock()
+			i := indexOf(a.parked, p)
+			if i >= 0 {
+				a.parked = append(a.parked[:i:i], a.parked[i+1:]...)
+			}
+			s.mu.Unlock()
+			switch {
+			case i < 0:
 				out = <-p.wake // claimed or refused just now
-			} else if s.base.Err() != nil {
+			case s.base.Err() != nil:
 				return ErrServerClosed
-			} else {
+			default:
 				out = parkOutcome{code: 481, reason: "Invalid From-Path"}
 			}
 		}
@@ -301,66 +441,55 @@ func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) error {
 		}
 		w = out.waiter
 	}
-	return s.finishBinding(ctx, t, first, w)
+	return s.finishBinding(ctx, t, first, a, w, done)
+}
+
+// sessionFor finds the session a connection's first request names: its
+// To-Path must be one URI of a session the server expects and that is not
+// bound yet, and its From-Path a path. Refusals are *TransactionErrors.
+// The server calls it as soon as the request's headers are read, and again
+// once it is whole.
+func (s *MSRPServer) sessionFor(c *Chunk) (*ServerAcceptor, []URI, error) {
+	to, err := c.ToPath()
+	if err != nil || len(to) != 1 {
+		return nil, nil, &TransactionError{Code: 400, Comment: "Invalid To-Path"}
+	}
+	from, err := c.FromPath()
+	if err != nil {
+		return nil, nil, &TransactionError{Code: 400, Comment: "Invalid From-Path"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.locals[to[0].SessionID]
+	switch {
+	case !ok || (!s.UseSessmatch && !to[0].Equal(a.uri)):
+		return nil, nil, &TransactionError{Code: 481, Comment: "Unknown To-Path"}
+	case a.bound:
+		return nil, nil, &TransactionError{Code: 506, Comment: StatusText(506)}
+	}
+	return a, from, nil
 }
 
 // finishBinding answers the peer's first request and hands the transport to
-// the Complete call w. The session is marked bound already.
-func (s *MSRPServer) finishBinding(ctx context.Context, t *MSRPTransport, first *Chunk, w *completeWaiter) error {
+// the Complete call w. The session is marked bound already; it is forgotten
+// when the transport closes.
+func (s *MSRPServer) finishBinding(ctx context.Context, t *MSRPTransport, first *Chunk, a *ServerAcceptor, w *completeWaiter, bindingDone func()) error {
 	t.SetRemotePath(w.remote)
 	if err := t.bindWith(ctx, first); err != nil {
 		s.mu.Lock()
-		if l, ok := s.locals[t.LocalURI().SessionID]; ok {
-			l.bound = false
-		}
+		a.bound = false
 		s.mu.Unlock()
 		w.result <- serverResult{err: err}
 		return err
 	}
+	bindingDone()
+	t.onClose = func() {
+		s.mu.Lock()
+		s.forgetLocked(a)
+		s.mu.Unlock()
+	}
 	w.result <- serverResult{t: t}
 	return nil
-}
-
-// takeWaiter removes and returns a Complete waiting for key, or nil.
-// Called with s.mu held.
-func (s *MSRPServer) takeWaiter(key string) *completeWaiter {
-	ws := s.waiters[key]
-	if len(ws) == 0 {
-		return nil
-	}
-	w := ws[0]
-	if len(ws) == 1 {
-		delete(s.waiters, key)
-	} else {
-		s.waiters[key] = ws[1:]
-	}
-	return w
-}
-
-// unpark removes p from the waiting lists, reporting whether it was still
-// there (and so nobody else will wake it).
-func (s *MSRPServer) unpark(p *parkedConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.removeParked(p)
-}
-
-// removeParked is unpark with s.mu held.
-func (s *MSRPServer) removeParked(p *parkedConn) bool {
-	list := s.parked[p.key]
-	i := indexOf(list, p)
-	if i < 0 {
-		return false
-	}
-	if len(list) == 1 {
-		delete(s.parked, p.key)
-	} else {
-		s.parked[p.key] = append(list[:i:i], list[i+1:]...)
-	}
-	if j := indexOf(p.local.parked, p); j >= 0 {
-		p.local.parked = append(p.local.parked[:j:j], p.local.parked[j+1:]...)
-	}
-	return true
 }
 
 func indexOf[T comparable](list []T, x T) int {
@@ -372,104 +501,7 @@ func indexOf[T comparable](list []T, x T) int {
 	return -1
 }
 
-// Complete returns the transport of the session whose peer has the given
-// path, once that peer has connected and sent its first request; the peer
-// may have done so already. It fails with ErrBindSessionTimeout after
-// BindTimeout, with ErrServerClosed when the server closes, or with ctx's
-// error.
-func (s *MSRPServer) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
-	s.init()
-	if len(fullRemotePath) == 0 {
-		return nil, errors.New("msrp: empty remote path")
-	}
-	w := &completeWaiter{remote: fullRemotePath, result: make(chan serverResult, 1)}
-	key := s.remoteKey(fullRemotePath)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, ErrServerClosed
-	}
-	if p := s.claimParked(key); p != nil {
-		p.wake <- parkOutcome{waiter: w}
-	} else {
-		s.waiters[key] = append(s.waiters[key], w)
-	}
-	s.mu.Unlock()
-
-	waitCtx, stop := withStage(ctx, s.bindTimeout(), ErrBindSessionTimeout)
-	defer stop()
-	select {
-	case r := <-w.result:
-		return r.t, r.err
-	case <-waitCtx.Done():
-	case <-s.base.Done():
-	}
-	if s.dropWaiter(key, w) {
-		if s.base.Err() != nil {
-			return nil, ErrServerClosed
-		}
-		return nil, stageError(ctx, waitCtx, ErrBindSessionTimeout, nil)
-	}
-	// A connection claimed this call just now: take what it brings.
-	r := <-w.result
-	return r.t, r.err
-}
-
-// claimParked removes and returns a parked connection for key whose session
-// is not bound, marking the session bound. Called with s.mu held.
-func (s *MSRPServer) claimParked(key string) *parkedConn {
-	for _, p := range s.parked[key] {
-		if !p.local.bound {
-			s.removeParked(p)
-			p.local.bound = true
-			s.refuseOthers(p.local, 506, "")
-			return p
-		}
-	}
-	return nil
-}
-
-// refuseOthers wakes the other connections parked for a session with a
-// refusal. Called with s.mu held.
-func (s *MSRPServer) refuseOthers(l *expectedLocal, code int, reason string) {
-	for _, p := range append([]*parkedConn(nil), l.parked...) {
-		s.removeParked(p)
-		p.wake <- parkOutcome{code: code, reason: reason}
-	}
-}
-
-// dropWaiter removes w, reporting whether it was still waiting.
-func (s *MSRPServer) dropWaiter(key string, w *completeWaiter) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ws := s.waiters[key]
-	i := indexOf(ws, w)
-	if i < 0 {
-		return false
-	}
-	if len(ws) == 1 {
-		delete(s.waiters, key)
-	} else {
-		s.waiters[key] = append(ws[:i:i], ws[i+1:]...)
-	}
-	return true
-}
-
-// Cleanup forgets an expected local URI: connections for it are refused
-// with 481 from now on, including any waiting for their Complete. A
-// transport already handed out is not closed.
-func (s *MSRPServer) Cleanup(localURI URI) error {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.locals[localURI.SessionID]
-	if !ok {
-		return nil
-	}
-	delete(s.locals, localURI.SessionID)
-	s.refuseOthers(l, 481, "Session cleaned up")
-	return nil
-}
+// ---- Closing ----------------------------------------------------------------------
 
 // Close stops the listeners, fails waiting Complete calls with
 // ErrServerClosed, closes connections that have not bound, and returns once

@@ -1,6 +1,7 @@
 package msrp
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -81,15 +82,17 @@ func TestServerManySessions(t *testing.T) {
 	ctx := context.Background()
 
 	type session struct {
+		acc    *ServerAcceptor
 		local  []URI
 		peer   URI
 		before bool // Complete is called before the peer connects
 	}
 	all := make([]session, sessions)
 	for i := range all {
-		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+		acc := srv.Acceptor(ServerAcceptorConfig{})
+		path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
 		require.NoError(t, err)
-		all[i] = session{local: path, peer: newPeerURI(), before: i%2 == 0}
+		all[i] = session{acc: acc, local: path, peer: newPeerURI(), before: i%2 == 0}
 	}
 	port := all[0].local[0].Port
 	for _, s := range all {
@@ -105,7 +108,7 @@ func TestServerManySessions(t *testing.T) {
 			var tr *MSRPTransport
 			var cerr error
 			startComplete := func() {
-				complete.Go(func() { tr, cerr = srv.Complete(ctx, []URI{s.peer}) })
+				complete.Go(func() { tr, cerr = s.acc.Complete(ctx, []URI{s.peer}) })
 			}
 			if s.before {
 				startComplete()
@@ -175,7 +178,12 @@ func TestServerManySessions(t *testing.T) {
 			if i%13 == 0 {
 				late, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 				defer cancel()
-				if _, err := srv.Complete(late, []URI{newPeerURI()}); !errors.Is(err, context.DeadlineExceeded) {
+				acc := srv.Acceptor(ServerAcceptorConfig{})
+				defer acc.Cleanup()
+				if _, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"}); err != nil {
+					errs <- err
+				}
+				if _, err := acc.Complete(late, []URI{newPeerURI()}); !errors.Is(err, context.DeadlineExceeded) {
 					errs <- fmt.Errorf("late Complete: %v", err)
 				}
 			}
@@ -193,8 +201,15 @@ func TestServerRefusals(t *testing.T) {
 	srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: 500 * time.Millisecond}}
 	defer srv.Close()
 	ctx := context.Background()
-	local, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	acc := srv.Acceptor(ServerAcceptorConfig{})
+	local, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
 	require.NoError(t, err)
+	prepare := func() (*ServerAcceptor, []URI) {
+		a := srv.Acceptor(ServerAcceptorConfig{})
+		path, err := a.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		return a, path
+	}
 
 	codeOf := func(p *peer, resp *Chunk, err error) int {
 		if p != nil {
@@ -222,7 +237,7 @@ func TestServerRefusals(t *testing.T) {
 		peerURI := newPeerURI()
 		done := make(chan serverResult, 1)
 		go func() {
-			tr, err := srv.Complete(ctx, []URI{peerURI})
+			tr, err := acc.Complete(ctx, []URI{peerURI})
 			done <- serverResult{tr, err}
 		}()
 		assert.Equal(t, 200, codeOf(dialPeer(t, tcpDial, local, peerURI, "")))
@@ -232,26 +247,24 @@ func TestServerRefusals(t *testing.T) {
 		assert.Equal(t, 506, codeOf(dialPeer(t, tcpDial, local, peerURI, "")))
 	})
 	t.Run("Cleanup, then connect", func(t *testing.T) {
-		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
-		require.NoError(t, err)
-		require.NoError(t, srv.Cleanup(path[0]))
+		a, path := prepare()
+		require.NoError(t, a.Cleanup())
 		assert.Equal(t, 481, codeOf(dialPeer(t, tcpDial, path, newPeerURI(), "")))
 	})
 	t.Run("Cleanup while the peer waits for its Complete", func(t *testing.T) {
-		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
-		require.NoError(t, err)
-		go func() { time.Sleep(50 * time.Millisecond); srv.Cleanup(path[0]) }()
+		a, path := prepare()
+		go func() { time.Sleep(50 * time.Millisecond); a.Cleanup() }()
 		start := time.Now()
 		assert.Equal(t, 481, codeOf(dialPeer(t, tcpDial, path, newPeerURI(), "")))
 		assert.Less(t, time.Since(start), 400*time.Millisecond, "refused at Cleanup, not at the deadline")
 	})
 	t.Run("Complete with no peer times out", func(t *testing.T) {
-		_, err := srv.Complete(ctx, []URI{newPeerURI()})
+		a, _ := prepare()
+		_, err := a.Complete(ctx, []URI{newPeerURI()})
 		assert.ErrorIs(t, err, ErrBindSessionTimeout)
 	})
 	t.Run("first SEND with a body is delivered and answered once", func(t *testing.T) {
-		path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
-		require.NoError(t, err)
+		a, path := prepare()
 		peerURI := newPeerURI()
 		conn, err := net.Dial("tcp", path[0].HostPort())
 		require.NoError(t, err)
@@ -261,7 +274,7 @@ func TestServerRefusals(t *testing.T) {
 		first := p.MakeSendRequest("", []byte("hello at once"), 1, 0)
 		first.Headers.Set(HeaderContentType, "text/plain")
 		require.NoError(t, p.WriteChunk(ctx, first))
-		tr, err := srv.Complete(ctx, []URI{peerURI})
+		tr, err := a.Complete(ctx, []URI{peerURI})
 		require.NoError(t, err)
 		defer tr.Close()
 		got, err := tr.ReadChunk(ctx)
@@ -278,7 +291,7 @@ func TestServerSilentAndSlowClients(t *testing.T) {
 		srv := &MSRPServer{ConnectConfig: ConnectConfig{
 			Listen: func(context.Context, string, string) (net.Listener, error) { return ln, nil },
 		}}
-		path, err := srv.Prepare(context.Background(), URI{Host: "127.0.0.1"})
+		path, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(context.Background(), URI{Host: "127.0.0.1"})
 		require.NoError(t, err)
 
 		silent, err := ln.Dial(context.Background(), "tcp", "")
@@ -319,7 +332,7 @@ func TestServerCloseWhileCompletesWait(t *testing.T) {
 	leakcheck.Check(t)
 	srv := &MSRPServer{}
 	ctx := context.Background()
-	path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	path, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1"})
 	require.NoError(t, err)
 	// A connection parked for its Complete, and Completes waiting for peers.
 	conn, err := net.Dial("tcp", path[0].HostPort())
@@ -331,8 +344,11 @@ func TestServerCloseWhileCompletesWait(t *testing.T) {
 
 	errs := make(chan error, 3)
 	for range 3 {
+		acc := srv.Acceptor(ServerAcceptorConfig{})
+		_, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
 		go func() {
-			_, err := srv.Complete(ctx, []URI{newPeerURI()})
+			_, err := acc.Complete(ctx, []URI{newPeerURI()})
 			errs <- err
 		}()
 	}
@@ -343,9 +359,10 @@ func TestServerCloseWhileCompletesWait(t *testing.T) {
 	}
 	_, err = parked.ReadChunk(ctx)
 	assert.Error(t, err, "the half-bound connection is closed")
-	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	late := srv.Acceptor(ServerAcceptorConfig{})
+	_, err = late.Prepare(ctx, URI{Host: "127.0.0.1"})
 	assert.ErrorIs(t, err, ErrServerClosed)
-	_, err = srv.Complete(ctx, []URI{newPeerURI()})
+	_, err = late.Complete(ctx, []URI{newPeerURI()})
 	assert.ErrorIs(t, err, ErrServerClosed)
 	require.NoError(t, srv.Close(), "twice is fine")
 }
@@ -356,34 +373,36 @@ func TestServerTLSAndPlainSideBySide(t *testing.T) {
 	srv := &MSRPServer{ConnectConfig: ConnectConfig{TLSConfig: serverTLS}}
 	defer srv.Close()
 	ctx := context.Background()
-	plainPath, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	plainAcc, tlsAcc := srv.Acceptor(ServerAcceptorConfig{}), srv.Acceptor(ServerAcceptorConfig{})
+	plainPath, err := plainAcc.Prepare(ctx, URI{Host: "127.0.0.1"})
 	require.NoError(t, err)
-	tlsPath, err := srv.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
+	tlsPath, err := tlsAcc.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
 	require.NoError(t, err)
 	assert.NotEqual(t, plainPath[0].Port, tlsPath[0].Port)
 	assert.Len(t, srv.Addrs(), 2)
 
 	// A second session of each kind shares its kind's port.
-	plain2, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	plain2, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1"})
 	require.NoError(t, err)
 	assert.Equal(t, plainPath[0].Port, plain2[0].Port)
-	explicit, err := srv.Prepare(ctx, URI{Host: "127.0.0.1", Port: tlsPath[0].Port, UseTLS: true})
+	explicit, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1", Port: tlsPath[0].Port, UseTLS: true})
 	require.NoError(t, err)
 	assert.Equal(t, tlsPath[0].Port, explicit[0].Port)
-	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1", Port: tlsPath[0].Port})
+	_, err = srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1", Port: tlsPath[0].Port})
 	assert.ErrorContains(t, err, "already listens for msrps")
 
 	for _, c := range []struct {
+		acc  *ServerAcceptor
 		path []URI
 		dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	}{
-		{plainPath, tcpDial},
-		{tlsPath, (&tlsDialer{cfg: clientTLS}).dial},
+		{plainAcc, plainPath, tcpDial},
+		{tlsAcc, tlsPath, (&tlsDialer{cfg: clientTLS}).dial},
 	} {
 		peerURI := newPeerURI()
 		done := make(chan serverResult, 1)
 		go func() {
-			tr, err := srv.Complete(ctx, []URI{peerURI})
+			tr, err := c.acc.Complete(ctx, []URI{peerURI})
 			done <- serverResult{tr, err}
 		}()
 		p, resp, err := dialPeer(t, c.dial, c.path, peerURI, "")
@@ -411,7 +430,8 @@ func TestServerSessmatch(t *testing.T) {
 	srv := &MSRPServer{ConnectConfig: ConnectConfig{UseSessmatch: true}}
 	defer srv.Close()
 	ctx := context.Background()
-	path, err := srv.Prepare(ctx, URI{Host: "127.0.0.1"})
+	acc := srv.Acceptor(ServerAcceptorConfig{})
+	path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
 	require.NoError(t, err)
 	// The peer's a=path as SDP carried it, rewritten by an ALG...
 	sdpPeer := URI{Host: "203.0.113.9", Port: 40000, SessionID: "peer-sess-1", Transport: "tcp"}
@@ -422,7 +442,7 @@ func TestServerSessmatch(t *testing.T) {
 	rewritten.Host = "198.51.100.7"
 	done := make(chan serverResult, 1)
 	go func() {
-		tr, err := srv.Complete(ctx, []URI{sdpPeer})
+		tr, err := acc.Complete(ctx, []URI{sdpPeer})
 		done <- serverResult{tr, err}
 	}()
 	conn, err := net.Dial("tcp", path[0].HostPort())
@@ -440,15 +460,21 @@ func TestServerPrepareChecks(t *testing.T) {
 	srv := &MSRPServer{}
 	defer srv.Close()
 	ctx := context.Background()
-	_, err := srv.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: true})
-	assert.ErrorContains(t, err, "certificate")
-	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1", SessionID: "fixed"})
-	require.NoError(t, err)
-	_, err = srv.Prepare(ctx, URI{Host: "127.0.0.1", SessionID: "fixed"})
-	assert.ErrorContains(t, err, "already expected")
-	_, err = srv.Complete(ctx, nil)
+	prepare := func(u URI) error {
+		_, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, u)
+		return err
+	}
+	assert.ErrorContains(t, prepare(URI{Host: "127.0.0.1", UseTLS: true}), "certificate")
+	require.NoError(t, prepare(URI{Host: "127.0.0.1", SessionID: "fixed"}))
+	assert.ErrorContains(t, prepare(URI{Host: "127.0.0.1", SessionID: "fixed"}), "already expected")
+	a := srv.Acceptor(ServerAcceptorConfig{})
+	_, err := a.Complete(ctx, nil)
 	assert.Error(t, err)
-	assert.NoError(t, srv.Cleanup(URI{SessionID: "never-prepared"}))
+	_, err = a.Complete(ctx, []URI{newPeerURI()})
+	assert.ErrorContains(t, err, "before Prepare")
+	assert.NoError(t, a.Cleanup(), "a session never prepared")
+	_, err = a.Prepare(ctx, URI{Host: "127.0.0.1"})
+	assert.ErrorIs(t, err, errCleanedUp)
 	var zero MSRPServer
 	assert.NoError(t, zero.Close(), "the zero value closes cleanly")
 	assert.True(t, errors.Is(ErrServerClosed, ErrServerClosed))
@@ -461,4 +487,170 @@ func TestServerIdleSessionMemory(t *testing.T) {
 	t.Logf("%.0f bytes and %.2f goroutines per idle bound session, both ends", perSession, goroutines)
 	assert.Less(t, perSession, float64(64<<10))
 	assert.Less(t, goroutines, 0.01)
+}
+
+// Complete is keyed by its session: a connection that names session Y with
+// the From-Path that X's Complete waits for is not X's, and does not bind Y
+// either. Before, any connection from that path was handed to X's Complete,
+// and Y marked bound.
+func TestServerCompleteIsKeyedBySession(t *testing.T) {
+	leakcheck.Check(t)
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: 5 * time.Second}}
+	defer srv.Close()
+	ctx := context.Background()
+	x, y := srv.Acceptor(ServerAcceptorConfig{}), srv.Acceptor(ServerAcceptorConfig{})
+	xPath, err := x.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	yPath, err := y.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	peerURI := newPeerURI()
+	done := make(chan serverResult, 1)
+	go func() {
+		tr, err := x.Complete(ctx, []URI{peerURI})
+		done <- serverResult{tr, err}
+	}()
+
+	// The peer's path, the other session: it waits for Y's Complete.
+	wrong, req, err := sendBinding(tcpDial, yPath, peerURI, "")
+	require.NoError(t, err)
+	defer wrong.t.Close()
+	// The right connection still binds X, and is X's.
+	right, resp, err := dialPeer(t, tcpDial, xPath, peerURI, "")
+	require.NoError(t, err)
+	defer right.t.Close()
+	assert.Equal(t, 200, resp.Code)
+	r := <-done
+	require.NoError(t, r.err)
+	defer r.t.Close()
+	assert.Equal(t, xPath[0].String(), r.t.LocalURI().String())
+	// Y is not bound: its Complete takes the connection that waited for it.
+	ty, err := y.Complete(ctx, []URI{peerURI})
+	require.NoError(t, err)
+	defer ty.Close()
+	resp, err = wrong.response(req)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.Code)
+	assert.Equal(t, yPath[0].String(), ty.LocalURI().String())
+}
+
+// A session is forgotten when its transport closes, so that a server that
+// serves sessions one after another does not grow. Before, only Cleanup
+// forgot one, and the examples never called it.
+func TestServerForgetsEndedSessions(t *testing.T) {
+	leakcheck.Check(t)
+	srv := &MSRPServer{}
+	defer srv.Close()
+	ctx := context.Background()
+	var paths [][]URI
+	for range 50 {
+		acc := srv.Acceptor(ServerAcceptorConfig{})
+		path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		peerURI := newPeerURI()
+		done := make(chan serverResult, 1)
+		go func() {
+			tr, err := acc.Complete(ctx, []URI{peerURI})
+			done <- serverResult{tr, err}
+		}()
+		p, resp, err := dialPeer(t, tcpDial, path, peerURI, "")
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.Code)
+		r := <-done
+		require.NoError(t, r.err)
+		a, b := NewMSRPSession(r.t, SessionConfig{KeepaliveInterval: -1}), NewMSRPSession(p.t, SessionConfig{KeepaliveInterval: -1})
+		require.NoError(t, a.Shutdown(ctx))
+		b.Close()
+		paths = append(paths, path)
+	}
+	srv.mu.Lock()
+	left := len(srv.locals)
+	srv.mu.Unlock()
+	assert.Zero(t, left, "sessions still expected after they ended")
+	p, resp, err := dialPeer(t, tcpDial, paths[0], newPeerURI(), "")
+	require.NoError(t, err)
+	defer p.t.Close()
+	assert.Equal(t, 481, resp.Code, "an ended session is unknown")
+}
+
+// A connection's paths are checked as soon as its headers are in: one that
+// names no session gets 481 before it has sent any of its body.
+func TestServerChecksPathsBeforeTheBody(t *testing.T) {
+	leakcheck.Check(t)
+	srv := &MSRPServer{}
+	defer srv.Close()
+	ctx := context.Background()
+	path, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	stranger := path[0]
+	stranger.SessionID = "nobody-expects-me"
+	conn, err := net.Dial("tcp", path[0].HostPort())
+	require.NoError(t, err)
+	defer conn.Close()
+	p := NewMSRPTransport(conn, newPeerURI())
+	p.SetRemotePath([]URI{stranger})
+	c := p.MakeSendRequest("", []byte("x"), 1, 0)
+	c.Headers.Set(HeaderContentType, "text/plain")
+	raw, err := c.Encode(nil)
+	require.NoError(t, err)
+	head := raw[:bytes.Index(raw, []byte("\r\n\r\n"))+4]
+	_, err = conn.Write(head) // the headers, and not a byte of the body
+	require.NoError(t, err)
+	resp, err := p.ReadChunk(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 481, resp.Code)
+}
+
+// Connections that never bind cost a bounded amount each, whatever they
+// send: here the worst, 1,024 connections (MaxPendingConnections) naming a
+// real session and sending a large first chunk slowly, stopped half-way.
+// Each holds at most the 32 KiB a first chunk may have, so all of them,
+// with their goroutines and buffers, stay under 64 MiB. Before, each could
+// hold MaxChunkSize, 4 MiB: 64 such connections grew the heap by 252 MiB.
+func TestServerHalfOpenConnectionsAreBounded(t *testing.T) {
+	n := 1024
+	if testing.Short() || raceEnabled {
+		n = 256
+	}
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: time.Minute}}
+	defer srv.Close()
+	ctx := context.Background()
+	path, err := srv.Acceptor(ServerAcceptorConfig{}).Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	c := NewRequest(MethodSEND, path, []URI{newPeerURI()})
+	c.Headers.Add(HeaderMessageID, NewMessageID())
+	c.Headers.Add(HeaderByteRange, "1-*/1048576")
+	c.Headers.Add(HeaderContentType, "application/octet-stream")
+	c.Data = bytes.Repeat([]byte("b"), 1<<20)
+	raw, err := c.Encode(nil)
+	require.NoError(t, err)
+	half := raw[:len(raw)/2] // headers and 512 KiB of body, then silence
+
+	base := heapInUse()
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+	}()
+	for range n {
+		conn, err := net.Dial("tcp", path[0].HostPort())
+		require.NoError(t, err)
+		conns = append(conns, conn)
+		go conn.Write(half) // blocks once the server stops reading it
+	}
+	// The server reads what it takes, then holds still: measure once the
+	// heap has stopped growing.
+	var growth int64
+	for prev, still := int64(-1), 0; still < 3; {
+		time.Sleep(100 * time.Millisecond)
+		growth = int64(heapInUse()) - int64(base)
+		if growth-prev < 256<<10 {
+			still++
+		} else {
+			still = 0
+		}
+		prev = growth
+	}
+	t.Logf("%d half-open connections: heap and stacks grew %d KiB, %d KiB each", n, growth>>10, growth/int64(n)>>10)
+	assert.Less(t, growth, int64(n)*64<<10, "64 KiB per connection at most")
 }

@@ -71,6 +71,41 @@ type MSRPTransport struct {
 	// service while a session runs on it (renewing a relay reservation).
 	// The session runs it on a goroutine of its own, with its DeliverChunk.
 	maintain func(ctx context.Context, deliver deliverFunc)
+	// onClose, when set by the code that set the transport up, runs once
+	// when it closes (a server forgets the session then).
+	onClose func()
+	// smallReads keeps reads in the 512-byte buffer while a connection
+	// binds, so that one that stalls holds no 64 KiB buffer.
+	smallReads bool
+}
+
+// Limits on a connection that has not bound yet: its first chunk, headers
+// and body, must fit in bindingMaxChunk.
+const (
+	bindingMaxChunk   = 32 << 10
+	bindingMaxLine    = 4 << 10
+	bindingMaxHeaders = 32
+)
+
+// bindingLimits applies the limits of an unbound connection, and check to
+// the head of each chunk before its body is read (see Parser.checkHead).
+// done restores the transport's own limits once the connection is bound.
+func (t *MSRPTransport) bindingLimits(check func(*Chunk) error) (done func()) {
+	t.readMu.Lock()
+	defer t.readMu.Unlock()
+	saved := t.parser
+	t.parser.MaxLineLength = min(orDefault(saved.MaxLineLength, DefaultMaxLineLength), bindingMaxLine)
+	t.parser.MaxHeaders = min(orDefault(saved.MaxHeaders, DefaultMaxHeaders), bindingMaxHeaders)
+	t.parser.MaxChunkSize = min(orDefault(saved.MaxChunkSize, DefaultMaxChunkSize), bindingMaxChunk)
+	t.parser.checkHead = check
+	t.smallReads = true
+	return func() {
+		t.readMu.Lock()
+		defer t.readMu.Unlock()
+		t.parser.MaxLineLength, t.parser.MaxHeaders, t.parser.MaxChunkSize = saved.MaxLineLength, saved.MaxHeaders, saved.MaxChunkSize
+		t.parser.checkHead = nil
+		t.smallReads = false
+	}
 }
 
 // NewMSRPTransport wraps a connection. localURI is the last URI of our
@@ -124,6 +159,9 @@ func (t *MSRPTransport) close(c io.Closer) error {
 	t.closeOnce.Do(func() {
 		t.closeErr = c.Close()
 		t.Logger.Event("closed connection", "local", t.LocalAddr().String(), "remote", t.RemoteAddr().String())
+		if t.onClose != nil {
+			t.onClose()
+		}
 	})
 	return t.closeErr
 }
@@ -375,7 +413,7 @@ func (t *MSRPTransport) fill() error {
 	buf := t.parser.bodySpace() // a body is flowing: read it where it will stay
 	if buf == nil {
 		buf = t.idle[:]
-		if t.parser.InChunk() || t.readFull {
+		if !t.smallReads && (t.parser.InChunk() || t.readFull) {
 			t.bulk = bulkReadPool.Get().(*[]byte)
 			buf = *t.bulk
 		}

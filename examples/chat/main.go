@@ -89,7 +89,9 @@ func run(out io.Writer, useTLS bool, relay *msrp.MSRPRelaySettings, size int, lo
 	// Bob's server, and the session he expects. Its path goes in his SDP.
 	server := &msrp.MSRPServer{ConnectConfig: bobCfg}
 	defer server.Close()
-	bobPath, err := server.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: useTLS})
+	bobSession := server.Acceptor(msrp.ServerAcceptorConfig{})
+	defer bobSession.Cleanup()
+	bobPath, err := bobSession.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: useTLS})
 	if err != nil {
 		return err
 	}
@@ -110,7 +112,7 @@ func run(out io.Writer, useTLS bool, relay *msrp.MSRPRelaySettings, size int, lo
 	}
 	bobDone := make(chan result, 1)
 	go func() {
-		t, err := server.Complete(ctx, alicePath)
+		t, err := bobSession.Complete(ctx, alicePath)
 		bobDone <- result{t, err}
 	}()
 	aliceT, err := connector.Complete(ctx, bobPath)
