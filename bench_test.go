@@ -303,11 +303,7 @@ func BenchmarkServerBind(b *testing.B) {
 				b.Fatal(err)
 			}
 			peerURI := newPeerURI()
-			done := make(chan serverResult, 1)
-			go func() {
-				t, err := acc.Complete(ctx, []URI{peerURI})
-				done <- serverResult{t, err}
-			}()
+			done := completeLater(ctx, acc, []URI{peerURI})
 			conn, err := net.Dial("tcp", local[0].HostPort())
 			if err != nil {
 				b.Fatal(err)
@@ -383,11 +379,7 @@ func holdIdleSessions(tb testing.TB, n int, pipes bool) (float64, float64) {
 				return
 			}
 			peerURI := newPeerURI()
-			done := make(chan serverResult, 1)
-			go func() {
-				t, err := acc.Complete(ctx, []URI{peerURI})
-				done <- serverResult{t, err}
-			}()
+			done := completeLater(ctx, acc, []URI{peerURI})
 			conn, err := dial(ctx, "tcp", local[0].HostPort())
 			if err != nil {
 				tb.Error(err)

@@ -280,22 +280,9 @@ func TestFaultsServerUnderAttack(t *testing.T) {
 	}()
 
 	for i := range 3 {
-		acc := srv.Acceptor(ServerAcceptorConfig{})
-		path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
-		require.NoError(t, err)
-		peerURI := newPeerURI()
-		done := make(chan serverResult, 1)
-		go func() {
-			tr, err := acc.Complete(ctx, []URI{peerURI})
-			done <- serverResult{tr, err}
-		}()
-		p, resp, err := dialPeer(t, tcpDial, path, peerURI, "")
-		require.NoError(t, err, "session %d", i)
-		assert.Equal(t, 200, resp.Code)
-		r := <-done
-		require.NoError(t, r.err)
-		a, b := NewMSRPSession(p.t, SessionConfig{}), NewMSRPSession(r.t, SessionConfig{})
-		_, err = a.DeliverChunk(ctx, textSend(p.t, fmt.Sprint("good session ", i)))
+		ours, theirs, _ := bindOnServer(t, srv)
+		a, b := NewMSRPSession(theirs, SessionConfig{}), NewMSRPSession(ours, SessionConfig{})
+		_, err = a.DeliverChunk(ctx, textSend(theirs, fmt.Sprint("good session ", i)))
 		assert.NoError(t, err)
 		a.Close()
 		b.Close()

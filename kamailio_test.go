@@ -247,11 +247,7 @@ func relayPair(t *testing.T, a, b Connector, useTLS bool, size int) {
 	require.NoError(t, err)
 	bPath, err := b.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: useTLS})
 	require.NoError(t, err)
-	done := make(chan serverResult, 1)
-	go func() {
-		tr, err := b.Complete(ctx, aPath)
-		done <- serverResult{tr, err}
-	}()
+	done := completeLater(ctx, b, aPath)
 	ta, err := a.Complete(ctx, bPath)
 	require.NoError(t, err)
 	r := <-done

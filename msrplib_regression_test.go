@@ -83,23 +83,13 @@ func TestMsrplib0111SRVFallbackPort(t *testing.T) {
 func TestMsrplib0140KeepaliveGoneAfterShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, peer := pipeSessionAndPeer(t, SessionConfig{})
-		keepalives := 0
-		go func() {
-			for {
-				c, err := peer.ReadChunk(context.Background())
-				if err != nil {
-					return
-				}
-				keepalives++
-				peer.WriteResponse(context.Background(), c, 200, "")
-			}
-		}()
+		keepalives := answerEvery(peer, 200)
 		time.Sleep(3*DefaultKeepaliveInterval + time.Second)
 		require.NoError(t, s.Shutdown(context.Background()))
 		<-s.Done()
 		time.Sleep(10 * DefaultKeepaliveInterval)
 		synctest.Wait()
-		assert.Equal(t, 3, keepalives, "none after Shutdown")
+		assert.EqualValues(t, 3, keepalives.Load(), "none after Shutdown")
 	})
 	// synctest.Test returns only once every goroutine of the bubble has ended.
 }

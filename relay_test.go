@@ -57,6 +57,26 @@ func (f *fakeRelay) seen() []*Chunk {
 	return append([]*Chunk(nil), f.requests...)
 }
 
+// serveOnce serves the first connection to ln with f.
+func serveOnce(ln net.Listener, f *fakeRelay) {
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			f.serve(conn)
+		}
+	}()
+}
+
+// sessionThrough runs a session to peer through the fake relay f on ln.
+func sessionThrough(t *testing.T, ln *pipenet.Listener, f *fakeRelay, peer URI) (*MSRPTransport, *MSRPSession) {
+	serveOnce(ln, f)
+	c := &ConnectorRelay{Relay: relayFor(2855), ConnectConfig: ConnectConfig{Dial: ln.Dial}}
+	_, err := c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	tr, err := c.Complete(context.Background(), []URI{peer})
+	require.NoError(t, err)
+	return tr, NewMSRPSession(tr, SessionConfig{KeepaliveInterval: -1})
+}
+
 // listenFake runs a fake relay on loopback TCP and returns its port.
 func listenFake(t *testing.T, f *fakeRelay) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -263,11 +283,7 @@ func TestRelayAuthTimeout(t *testing.T) {
 		ln := pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2855})
 		defer ln.Close()
 		f := &fakeRelay{script: func(*Chunk, int) *Chunk { return nil }}
-		go func() {
-			if conn, err := ln.Accept(); err == nil {
-				f.serve(conn)
-			}
-		}()
+		serveOnce(ln, f)
 		c := &ConnectorRelay{Relay: relayFor(2855), ConnectConfig: ConnectConfig{Dial: ln.Dial, ConnectTimeout: time.Hour}}
 		start := time.Now()
 		_, err := c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
@@ -302,17 +318,7 @@ func TestRelayReauthBeforeExpires(t *testing.T) {
 			}
 			return nil
 		}}
-		go func() {
-			if conn, err := ln.Accept(); err == nil {
-				f.serve(conn)
-			}
-		}()
-		c := &ConnectorRelay{Relay: relayFor(2855), ConnectConfig: ConnectConfig{Dial: ln.Dial}}
-		_, err := c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
-		require.NoError(t, err)
-		tr, err := c.Complete(context.Background(), []URI{{Host: "10.0.0.2", Port: 2855, SessionID: "peer", Transport: "tcp"}})
-		require.NoError(t, err)
-		s := NewMSRPSession(tr, SessionConfig{KeepaliveInterval: -1})
+		_, s := sessionThrough(t, ln, f, URI{Host: "10.0.0.2", Port: 2855, SessionID: "peer", Transport: "tcp"})
 		time.Sleep(1000 * time.Second)
 		s.Close()
 		// 300 s reservations renewed at four fifths: 0, 240, 480, 720, 960 s.
@@ -566,22 +572,12 @@ func TestRelayReauthAppliesAChangedUsePath(t *testing.T) {
 			}
 			return nil
 		}}
-		go func() {
-			if conn, err := ln.Accept(); err == nil {
-				f.serve(conn)
-			}
-		}()
-		c := &ConnectorRelay{Relay: relayFor(2855), ConnectConfig: ConnectConfig{Dial: ln.Dial}}
-		_, err := c.Prepare(context.Background(), URI{Host: "127.0.0.1"})
-		require.NoError(t, err)
 		peer := URI{Host: "10.0.0.2", Port: 2855, SessionID: "peer", Transport: "tcp"}
-		tr, err := c.Complete(context.Background(), []URI{peer})
-		require.NoError(t, err)
-		s := NewMSRPSession(tr, SessionConfig{KeepaliveInterval: -1})
+		tr, s := sessionThrough(t, ln, f, peer)
 		defer s.Close()
 		time.Sleep(250 * time.Second) // the renewal at 240 s
 		assert.Equal(t, movedPath+" "+tr.LocalURI().String(), FormatPath(tr.FullLocalPath()))
-		_, err = s.DeliverChunk(context.Background(), textSend(tr, "by the new path"))
+		_, err := s.DeliverChunk(context.Background(), textSend(tr, "by the new path"))
 		require.NoError(t, err)
 		seen := f.seen()
 		last := seen[len(seen)-1]

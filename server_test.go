@@ -69,6 +69,34 @@ func (p *peer) response(req *Chunk) (*Chunk, error) {
 	return resp, nil
 }
 
+// completeLater runs Complete on a goroutine of its own; its result comes
+// on the channel.
+func completeLater(ctx context.Context, c Connector, remote []URI) <-chan serverResult {
+	done := make(chan serverResult, 1)
+	go func() {
+		t, err := c.Complete(ctx, remote)
+		done <- serverResult{t, err}
+	}()
+	return done
+}
+
+// bindOnServer prepares a session on srv and has a peer bind it over TCP:
+// the server's transport, the peer's, and the session's path.
+func bindOnServer(t testing.TB, srv *MSRPServer) (*MSRPTransport, *MSRPTransport, []URI) {
+	ctx := context.Background()
+	acc := srv.Acceptor(ServerAcceptorConfig{})
+	path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	peerURI := newPeerURI()
+	done := completeLater(ctx, acc, []URI{peerURI})
+	p, resp, err := dialPeer(t, tcpDial, path, peerURI, "")
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.Code)
+	r := <-done
+	require.NoError(t, r.err)
+	return r.t, p.t, path
+}
+
 func tcpDial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
@@ -235,11 +263,7 @@ func TestServerRefusals(t *testing.T) {
 	})
 	t.Run("already bound: 506", func(t *testing.T) {
 		peerURI := newPeerURI()
-		done := make(chan serverResult, 1)
-		go func() {
-			tr, err := acc.Complete(ctx, []URI{peerURI})
-			done <- serverResult{tr, err}
-		}()
+		done := completeLater(ctx, acc, []URI{peerURI})
 		assert.Equal(t, 200, codeOf(dialPeer(t, tcpDial, local, peerURI, "")))
 		r := <-done
 		require.NoError(t, r.err)
@@ -400,11 +424,7 @@ func TestServerTLSAndPlainSideBySide(t *testing.T) {
 		{tlsAcc, tlsPath, (&tlsDialer{cfg: clientTLS}).dial},
 	} {
 		peerURI := newPeerURI()
-		done := make(chan serverResult, 1)
-		go func() {
-			tr, err := c.acc.Complete(ctx, []URI{peerURI})
-			done <- serverResult{tr, err}
-		}()
+		done := completeLater(ctx, c.acc, []URI{peerURI})
 		p, resp, err := dialPeer(t, c.dial, c.path, peerURI, "")
 		require.NoError(t, err)
 		defer p.t.Close()
@@ -440,11 +460,7 @@ func TestServerSessmatch(t *testing.T) {
 	// The peer, too, knows our path only as rewritten.
 	rewritten := path[0]
 	rewritten.Host = "198.51.100.7"
-	done := make(chan serverResult, 1)
-	go func() {
-		tr, err := acc.Complete(ctx, []URI{sdpPeer})
-		done <- serverResult{tr, err}
-	}()
+	done := completeLater(ctx, acc, []URI{sdpPeer})
 	conn, err := net.Dial("tcp", path[0].HostPort())
 	require.NoError(t, err)
 	p := NewMSRPTransport(conn, realPeer)
@@ -504,11 +520,7 @@ func TestServerCompleteIsKeyedBySession(t *testing.T) {
 	yPath, err := y.Prepare(ctx, URI{Host: "127.0.0.1"})
 	require.NoError(t, err)
 	peerURI := newPeerURI()
-	done := make(chan serverResult, 1)
-	go func() {
-		tr, err := x.Complete(ctx, []URI{peerURI})
-		done <- serverResult{tr, err}
-	}()
+	done := completeLater(ctx, x, []URI{peerURI})
 
 	// The peer's path, the other session: it waits for Y's Complete.
 	wrong, req, err := sendBinding(tcpDial, yPath, peerURI, "")
@@ -543,21 +555,8 @@ func TestServerForgetsEndedSessions(t *testing.T) {
 	ctx := context.Background()
 	var paths [][]URI
 	for range 50 {
-		acc := srv.Acceptor(ServerAcceptorConfig{})
-		path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
-		require.NoError(t, err)
-		peerURI := newPeerURI()
-		done := make(chan serverResult, 1)
-		go func() {
-			tr, err := acc.Complete(ctx, []URI{peerURI})
-			done <- serverResult{tr, err}
-		}()
-		p, resp, err := dialPeer(t, tcpDial, path, peerURI, "")
-		require.NoError(t, err)
-		require.Equal(t, 200, resp.Code)
-		r := <-done
-		require.NoError(t, r.err)
-		a, b := NewMSRPSession(r.t, SessionConfig{KeepaliveInterval: -1}), NewMSRPSession(p.t, SessionConfig{KeepaliveInterval: -1})
+		ours, theirs, path := bindOnServer(t, srv)
+		a, b := NewMSRPSession(ours, SessionConfig{KeepaliveInterval: -1}), NewMSRPSession(theirs, SessionConfig{KeepaliveInterval: -1})
 		require.NoError(t, a.Shutdown(ctx))
 		b.Close()
 		paths = append(paths, path)

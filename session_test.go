@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -325,6 +326,23 @@ func pipeSessionAndPeer(t *testing.T, cfg SessionConfig) (*MSRPSession, *MSRPTra
 	return s, peer
 }
 
+// answerEvery answers each request the peer reads with code, until the
+// connection ends, and counts them.
+func answerEvery(peer *MSRPTransport, code int) *atomic.Int32 {
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := peer.ReadChunk(context.Background())
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			peer.WriteResponse(context.Background(), c, code, "")
+		}
+	}()
+	return &n
+}
+
 // drain reads and discards at the peer until it closes.
 func drain(peer *MSRPTransport) {
 	for {
@@ -441,20 +459,10 @@ func TestSessionKeepalive(t *testing.T) {
 	t.Run("answered: the session stays", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s, peer := pipeSessionAndPeer(t, SessionConfig{})
-			var keepalives int
-			go func() {
-				for {
-					c, err := peer.ReadChunk(context.Background())
-					if err != nil {
-						return
-					}
-					keepalives++
-					peer.WriteResponse(context.Background(), c, 200, "")
-				}
-			}()
+			keepalives := answerEvery(peer, 200)
 			time.Sleep(5*DefaultKeepaliveInterval + time.Second)
 			synctest.Wait()
-			assert.Equal(t, 5, keepalives, "one empty SEND per silent minute")
+			assert.EqualValues(t, 5, keepalives.Load(), "one empty SEND per silent minute")
 			assert.Equal(t, StateConnected, s.State())
 		})
 	})
@@ -475,20 +483,10 @@ func TestSessionKeepalive(t *testing.T) {
 func TestMsrplibBug20KeepaliveTolerance(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, peer := pipeSessionAndPeer(t, SessionConfig{})
-		refused := 0
-		go func() {
-			for {
-				c, err := peer.ReadChunk(context.Background())
-				if err != nil {
-					return
-				}
-				refused++
-				peer.WriteResponse(context.Background(), c, 400, "no empty SENDs here")
-			}
-		}()
+		refused := answerEvery(peer, 400)
 		time.Sleep(3*DefaultKeepaliveInterval + time.Second)
 		synctest.Wait()
-		assert.Equal(t, 3, refused, "a keepalive each silent minute, each refused")
+		assert.EqualValues(t, 3, refused.Load(), "a keepalive each silent minute, each refused")
 		assert.Equal(t, StateConnected, s.State())
 	})
 }
