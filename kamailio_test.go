@@ -1,26 +1,17 @@
 package msrp
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"text/template"
-	"time"
 
-	"github.com/go-msrp/msrp/internal/testcert"
+	"github.com/go-msrp/msrp/internal/testrelay"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +21,6 @@ type kamailioRelay struct {
 	port   int
 	useTLS bool
 	roots  *x509.CertPool
-	log    *bytes.Buffer
 }
 
 // settings returns relay settings with the test credentials.
@@ -46,98 +36,8 @@ func (k *kamailioRelay) settings(password string) MSRPRelaySettings {
 // unless CI is set, where that is a failure.
 func startKamailio(t *testing.T, useTLS bool) *kamailioRelay {
 	t.Helper()
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kamailio is not installed, and CI needs the relay interop tests: see .ci/run")
-		}
-		t.Skip("kamailio is not installed; to run the relay interop tests: apt-get install kamailio kamailio-tls-modules")
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	k := &kamailioRelay{port: port, useTLS: useTLS, log: &bytes.Buffer{}}
-	scheme := "msrp"
-	if useTLS {
-		scheme = "msrps"
-		cert, pool := testcert.New("127.0.0.1", "localhost")
-		k.roots = pool
-		writePEM(t, filepath.Join(dir, "relay.crt"), "CERTIFICATE", cert.Certificate[0])
-		key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-		require.NoError(t, err)
-		writePEM(t, filepath.Join(dir, "relay.key"), "PRIVATE KEY", key)
-		renderTemplate(t, "testdata/kamailio/tls.cfg", filepath.Join(dir, "tls.cfg"), map[string]any{"RunDir": dir})
-	}
-	cfg := filepath.Join(dir, "msrp-relay.cfg")
-	renderTemplate(t, "testdata/kamailio/msrp-relay.cfg", cfg, map[string]any{
-		"Port": port, "RunDir": dir, "TLS": useTLS, "Scheme": scheme,
-	})
-
-	cmd := exec.Command(bin, "-f", cfg, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"), "-m", "64", "-M", "8")
-	var mu sync.Mutex
-	cmd.Stdout = lockedWriter{&mu, k.log}
-	cmd.Stderr = lockedWriter{&mu, k.log}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("kamailio log:\n%s", k.log.String())
-			mu.Unlock()
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			conn.Close()
-			return k
-		}
-		if time.Now().After(deadline) {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("kamailio did not start listening on %d: %v\n%s", port, err, k.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func writePEM(t *testing.T, path, kind string, der []byte) {
-	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600))
-}
-
-func renderTemplate(t *testing.T, from, to string, data map[string]any) {
-	tmpl, err := template.ParseFiles(from)
-	require.NoError(t, err)
-	f, err := os.Create(to)
-	require.NoError(t, err)
-	defer f.Close()
-	require.NoError(t, tmpl.Execute(f, data))
+	r := testrelay.ForTest(t, useTLS, func(err error) { skippedInterop("the Kamailio relay tests", err.Error()) })
+	return &kamailioRelay{port: r.Port, useTLS: useTLS, roots: r.Roots}
 }
 
 // authCounter counts the AUTH requests a connector sends, through its log.

@@ -26,6 +26,7 @@ func TestTsharkDecodesWhatWeSend(t *testing.T) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("tshark is not installed, and CI needs this independent check: see .ci/run")
 		}
+		skippedInterop("the tshark decoding test", "tshark is not installed: apt-get install tshark")
 		t.Skip("tshark is not installed; to run this check: apt-get install tshark")
 	}
 	ctx := context.Background()

@@ -1,0 +1,232 @@
+// Package testrelay runs Kamailio 5.6 as an RFC 4976 MSRP relay on
+// loopback, from the configuration in testdata/kamailio, for the interop
+// tests, the examples' tests, and people (go run ./internal/cmd/testrelay).
+package testrelay
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/go-msrp/msrp/internal/testcert"
+)
+
+// The relay's credentials: any username, and this password, in this realm
+// (they are in testdata/kamailio/msrp-relay.cfg).
+const (
+	Username = "alice"
+	Password = "xyz123"
+	Realm    = "msrp-test"
+)
+
+// ErrNotInstalled is returned by Start when kamailio is not installed.
+var ErrNotInstalled = errors.New("kamailio is not installed: apt-get install kamailio kamailio-tls-modules")
+
+// Relay is a running Kamailio relay.
+type Relay struct {
+	Port   int
+	TLS    bool
+	Roots  *x509.CertPool // trusts the relay's certificate, for msrps
+	CAFile string         // the same certificate, PEM, for tools' --relay-ca
+	// Fingerprint is the relay certificate's, as SDP a=fingerprint writes it.
+	Fingerprint string
+
+	dir  string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  bytes.Buffer
+	done chan struct{}
+}
+
+// URL is the relay as msrp.ParseRelaySettings reads it, credentials
+// included.
+func (r *Relay) URL() string {
+	scheme := "msrp"
+	if r.TLS {
+		scheme = "msrps"
+	}
+	return fmt.Sprintf("%s://%s:%s@127.0.0.1:%d", scheme, Username, Password, r.Port)
+}
+
+// Log returns what kamailio has written so far.
+func (r *Relay) Log() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.log.String()
+}
+
+func (r *Relay) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.log.Write(p)
+}
+
+// Done is closed when kamailio has exited.
+func (r *Relay) Done() <-chan struct{} { return r.done }
+
+// Start runs a relay on a free loopback port (port 0) or the given one,
+// over TLS with a fresh certificate for 127.0.0.1 when useTLS is set.
+func Start(useTLS bool, port int) (*Relay, error) {
+	bin, err := exec.LookPath("kamailio")
+	if err != nil {
+		return nil, ErrNotInstalled
+	}
+	if useTLS {
+		if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so"); err != nil {
+			return nil, ErrNotInstalled
+		}
+	}
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "msrp-relay")
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{Port: port, TLS: useTLS, dir: dir, done: make(chan struct{})}
+	if err := r.configure(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cfg := filepath.Join(dir, "msrp-relay.cfg")
+	r.cmd = exec.Command(bin, "-f", cfg, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"), "-m", "64", "-M", "8")
+	r.cmd.Stdout, r.cmd.Stderr = r, r
+	if err := r.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	go func() {
+		r.cmd.Wait()
+		close(r.done)
+	}()
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			conn.Close()
+			return r, nil
+		}
+		select {
+		case <-r.done:
+			r.Stop()
+			return nil, fmt.Errorf("kamailio exited: %s", r.Log())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			r.Stop()
+			return nil, fmt.Errorf("kamailio did not listen on %d: %v\n%s", port, err, r.Log())
+		}
+	}
+}
+
+// configure writes kamailio's configuration, and for TLS its certificate.
+func (r *Relay) configure() error {
+	templates, err := templateDir()
+	if err != nil {
+		return err
+	}
+	scheme := "msrp"
+	if r.TLS {
+		scheme = "msrps"
+		cert, pool := testcert.New("127.0.0.1", "localhost")
+		r.Roots = pool
+		sum := sha256.Sum256(cert.Certificate[0])
+		r.Fingerprint = "sha-256 " + colonHex(sum[:])
+		r.CAFile = filepath.Join(r.dir, "relay.crt")
+		if err := writePEM(r.CAFile, "CERTIFICATE", cert.Certificate[0]); err != nil {
+			return err
+		}
+		key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+		if err != nil {
+			return err
+		}
+		if err := writePEM(filepath.Join(r.dir, "relay.key"), "PRIVATE KEY", key); err != nil {
+			return err
+		}
+		if err := render(filepath.Join(templates, "tls.cfg"), filepath.Join(r.dir, "tls.cfg"), map[string]any{"RunDir": r.dir}); err != nil {
+			return err
+		}
+	}
+	return render(filepath.Join(templates, "msrp-relay.cfg"), filepath.Join(r.dir, "msrp-relay.cfg"), map[string]any{
+		"Port": r.Port, "RunDir": r.dir, "TLS": r.TLS, "Scheme": scheme,
+	})
+}
+
+// ClientTLS returns a TLS configuration that trusts the relay.
+func (r *Relay) ClientTLS() *tls.Config { return &tls.Config{RootCAs: r.Roots} }
+
+// Stop ends kamailio and removes its files.
+func (r *Relay) Stop() error {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-r.done:
+		case <-time.After(5 * time.Second):
+			r.cmd.Process.Kill()
+			<-r.done
+		}
+	}
+	return os.RemoveAll(r.dir)
+}
+
+// templateDir finds testdata/kamailio from this file's place in the module.
+func templateDir() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("cannot find testdata/kamailio")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "kamailio"), nil
+}
+
+func render(from, to string, data map[string]any) error {
+	tmpl, err := template.ParseFiles(from)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return tmpl.Execute(f, data)
+}
+
+func writePEM(path, kind string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func colonHex(b []byte) string {
+	s := strings.ToUpper(hex.EncodeToString(b))
+	var out strings.Builder
+	for i := 0; i < len(s); i += 2 {
+		if i > 0 {
+			out.WriteByte(':')
+		}
+		out.WriteString(s[i : i+2])
+	}
+	return out.String()
+}
