@@ -465,6 +465,9 @@ func (a *AcceptorDirect) acceptBound(ctx context.Context, ln net.Listener, local
 			wg.Go(func() {
 				defer func() { <-slots }()
 				t, err := a.bindIncoming(ctx, conn, local, remotePath)
+				if err != nil && ctx.Err() == nil {
+					a.Logger.Event("refused connection", "from", conn.RemoteAddr().String(), "error", err.Error())
+				}
 				select {
 				case results <- result{t: t, err: err}:
 				case <-ctx.Done():

@@ -12,7 +12,9 @@ import (
 // unless asked. Chunks are logged as one record each, at Level, with the
 // direction, addresses, transaction id, method or status and body size; the
 // raw chunk (start line, headers, body) is added only when LogTraffic is set.
-// Connection events (connecting, listening, closed) are logged at Level too.
+// Connection events (connecting, listening, closed) are logged at Level
+// too; a connection an acceptor or a server turns away is a "refused
+// connection" record with "from" and "error" attributes.
 // Authorization header values are never logged, at any level.
 //
 // A disabled logger costs one nil check or one Handler.Enabled call per

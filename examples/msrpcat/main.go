@@ -1,17 +1,19 @@
 // Command msrpcat is netcat for MSRP, for testing SIP equipment and MSRP
 // stacks by hand or from scripts.
 //
-//	msrpcat listen [--tls] [--addr host:port] [--peer "<a=path>"] [--file F] [--log]
-//	msrpcat connect [--tls-fingerprint "sha-256 AB:..."] [--relay msrp[s]://user:pass@host:port] [--file F] [--log] <a=path URIs>
+//	msrpcat listen [flags]
+//	msrpcat connect [flags] '<a=path URIs>'
 //
-// listen prints its a=path (and a=fingerprint with --tls) on stderr and
-// waits for a peer; without --peer it takes the first peer that names its
-// session. connect binds to the given a=path, directly or through an RFC
-// 4976 relay. Then each line typed on stdin goes out as a text/plain
-// message, and each text message that arrives is printed on stdout; a file
-// that arrives is reported with its size and SHA-256. --file sends a file
-// first, with a progress bar and its SHA-256. The session ends at the end
-// of stdin or on Ctrl-C, gracefully. Bad arguments exit with status 2.
+// listen prints its a=path (and a=fingerprint with --tls) on stderr, with
+// the command that connects to it, and waits for a peer; without --peer it
+// takes the first peer that names its session. connect binds to the given
+// a=path, directly or through an RFC 4976 relay. Then each line typed on
+// stdin goes out as a text/plain message, and each text message that
+// arrives is printed on stdout after "peer> "; a file that arrives is
+// reported with its size and SHA-256, and saved in --out's folder if given.
+// --file sends a file first, with a progress bar. The session ends at the
+// end of stdin or on Ctrl-C, gracefully. -h describes every flag; bad
+// arguments exit with status 2.
 package main
 
 import (
@@ -19,10 +21,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net"
@@ -35,6 +37,7 @@ import (
 	"time"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/examples/internal/relaytrust"
 )
 
 type options struct {
@@ -43,6 +46,8 @@ type options struct {
 	addr        string
 	peer        []msrp.URI
 	file        string
+	out         string
+	force       bool
 	logTraffic  bool
 	fingerprint string
 	relay       *msrp.MSRPRelaySettings
@@ -50,8 +55,11 @@ type options struct {
 }
 
 func main() {
-	opts, err := parseArgs(os.Args[1:])
-	if err != nil {
+	opts, err := parseArgs(os.Args[1:], os.Stdout)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "msrpcat:", err)
 		os.Exit(2)
 	}
@@ -63,29 +71,63 @@ func main() {
 	}
 }
 
-const usage = `usage: msrpcat listen [--tls] [--addr host:port] [--peer "<a=path>"] [--file F] [--log]
-       msrpcat connect [--tls-fingerprint "sha-256 AB:..."] [--relay msrp[s]://user:pass@host:port] [--file F] [--log] <a=path URIs>`
+const usage = `usage: msrpcat listen [flags]
+       msrpcat connect [flags] '<the peer's a=path URIs>'
+Run "msrpcat listen -h" or "msrpcat connect -h" for the flags of each.`
 
-func parseArgs(args []string) (*options, error) {
+// parseArgs reads the command line. -h prints the usage on help and
+// returns flag.ErrHelp; any other error is the caller's to report, with
+// status 2.
+func parseArgs(args []string, help io.Writer) (*options, error) {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(help, usage)
+		return nil, flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "listen" && args[0] != "connect") {
-		return nil, errors.New("want listen or connect\n" + usage)
+		return nil, fmt.Errorf("want listen or connect\n%s", usage)
 	}
 	o := &options{mode: args[0]}
 	fs := flag.NewFlagSet("msrpcat "+o.mode, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.file, "file", "", "send this file first")
-	fs.BoolVar(&o.logTraffic, "log", false, "write the MSRP traffic log to stderr")
-	var peer, relay string
+	var flagErrors strings.Builder
+	fs.SetOutput(&flagErrors)
+	var peer, relay, relayCA, relayFP string
 	if o.mode == "listen" {
 		fs.BoolVar(&o.useTLS, "tls", false, "listen for msrps, with a fresh self-signed certificate")
-		fs.StringVar(&o.addr, "addr", "127.0.0.1:0", "address to listen on")
+		fs.StringVar(&o.addr, "addr", "127.0.0.1:0", "`host:port` to listen on; port 0 picks a free one")
 		fs.StringVar(&peer, "peer", "", "the peer's a=path; without it, the first peer that names our session is taken")
+		fs.StringVar(&o.fingerprint, "tls-fingerprint", "", "with --tls: take only a peer whose certificate has this a=fingerprint")
 	} else {
-		fs.StringVar(&o.fingerprint, "tls-fingerprint", "", "for msrps: accept the peer's certificate by this a=fingerprint instead of a CA")
-		fs.StringVar(&relay, "relay", "", "go through this RFC 4976 relay: msrp[s]://user:password@host[:port]")
+		fs.StringVar(&o.fingerprint, "tls-fingerprint", "", "for msrps: accept the peer's certificate by this a=fingerprint (as listen prints it) instead of a CA")
+		fs.StringVar(&relay, "relay", "", "go through this RFC 4976 relay: `msrp[s]://user:password@host[:port]`")
+		fs.StringVar(&relayCA, "relay-ca", "", "trust the relay's certificate by this PEM `file`")
+		fs.StringVar(&relayFP, "relay-fingerprint", "", "trust the relay's certificate by this a=fingerprint")
+	}
+	fs.StringVar(&o.file, "file", "", "send this `file` first")
+	fs.StringVar(&o.out, "out", "", "save files that arrive in this `folder`")
+	fs.BoolVar(&o.force, "force", false, "with --out: overwrite a file of the same name")
+	fs.BoolVar(&o.logTraffic, "log", false, "write the MSRP traffic log to stderr")
+	fs.Usage = func() {
+		w := fs.Output()
+		if o.mode == "listen" {
+			fmt.Fprintln(w, "usage: msrpcat listen [flags]")
+		} else {
+			fmt.Fprintln(w, "usage: msrpcat connect [flags] '<the peer's a=path URIs>'")
+		}
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(help)
+			fs.Usage()
+			return nil, err
+		}
+		return nil, errors.New(strings.TrimSpace(flagErrors.String()))
+	}
+	o.fingerprint = relaytrust.Fingerprint(o.fingerprint)
+	if o.fingerprint != "" {
+		if _, err := msrp.VerifyFingerprint(o.fingerprint); err != nil {
+			return nil, fmt.Errorf("--tls-fingerprint: %v", err)
+		}
 	}
 	var err error
 	switch o.mode {
@@ -93,13 +135,17 @@ func parseArgs(args []string) (*options, error) {
 		if fs.NArg() > 0 {
 			return nil, fmt.Errorf("listen takes no arguments, got %q", fs.Args())
 		}
-		if _, _, err := net.SplitHostPort(o.addr); err != nil {
-			return nil, fmt.Errorf("--addr %q: %v", o.addr, err)
+		host, port, err := net.SplitHostPort(o.addr)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || host == "" {
+			return nil, fmt.Errorf("--addr %q: want host:port, with a port from 0 to 65535", o.addr)
 		}
 		if peer != "" {
 			if o.peer, err = msrp.ParsePath(strings.TrimPrefix(peer, "a=path:")); err != nil {
 				return nil, fmt.Errorf("--peer: %v", err)
 			}
+		}
+		if o.fingerprint != "" && !o.useTLS {
+			return nil, errors.New("--tls-fingerprint checks a TLS peer: add --tls")
 		}
 	case "connect":
 		if fs.NArg() == 0 {
@@ -112,11 +158,11 @@ func parseArgs(args []string) (*options, error) {
 			if o.relay, err = msrp.ParseRelaySettings(relay); err != nil {
 				return nil, err
 			}
-		}
-		if o.fingerprint != "" {
-			if _, err := msrp.VerifyFingerprint(o.fingerprint); err != nil {
+			if o.relay.TLSConfig, err = relaytrust.TLSConfig(relayCA, relayFP); err != nil {
 				return nil, err
 			}
+		} else if relayCA != "" || relayFP != "" {
+			return nil, errors.New("--relay-ca and --relay-fingerprint go with --relay")
 		}
 	}
 	if o.file != "" {
@@ -124,51 +170,54 @@ func parseArgs(args []string) (*options, error) {
 			return nil, err
 		}
 	}
+	if o.out != "" {
+		if info, err := os.Stat(o.out); err != nil || !info.IsDir() {
+			return nil, fmt.Errorf("--out %q is not a folder", o.out)
+		}
+	} else if o.force {
+		return nil, errors.New("--force goes with --out")
+	}
 	return o, nil
 }
 
 // run sets the session up, then copies stdin lines out and incoming text
 // to stdout until stdin ends or ctx is cancelled.
 func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Writer) error {
-	var cfg msrp.ConnectConfig
-	if o.logTraffic {
-		cfg.Logger = &msrp.Logger{Slog: slog.New(slog.NewTextHandler(stderr, nil)), LogTraffic: true}
-	}
-	t, err := setUp(ctx, o, cfg, stderr)
-	if err != nil {
-		return err
-	}
 	var out sync.Mutex // stdout and stderr lines from several goroutines
 	printf := func(w io.Writer, format string, args ...any) {
 		out.Lock()
 		defer out.Unlock()
 		fmt.Fprintf(w, format, args...)
 	}
-	files := map[string]hash.Hash{}
+	say := func(format string, args ...any) { printf(stderr, "msrpcat: "+format+"\n", args...) }
+	var cfg msrp.ConnectConfig
+	if o.logTraffic {
+		cfg.Logger = &msrp.Logger{Slog: slog.New(slog.NewTextHandler(stderr, nil)), LogTraffic: true}
+	} else {
+		cfg.Logger = &msrp.Logger{Slog: slog.New(refusals{say})}
+	}
+	t, err := setUp(ctx, o, cfg, say)
+	if err != nil {
+		return err
+	}
+	files := newReceiver(o.out, o.force, say)
 	s := msrp.NewMSRPSession(t, msrp.SessionConfig{MessageConfig: msrp.MessageConfig{
-		MessageWriter: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) io.Writer {
-			if strings.HasPrefix(m.ContentType, "text/") {
-				return nil
-			}
-			h := sha256.New()
-			files[m.MessageID] = h
-			return h
-		},
+		MessageWriter: files.writer,
 		OnMessage: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) {
-			h := files[m.MessageID]
-			delete(files, m.MessageID)
-			switch {
-			case m.Err != nil:
-				printf(stderr, "msrpcat: message %s failed: %v\n", m.MessageID, m.Err)
-			case h == nil:
-				printf(stdout, "%s\n", strings.TrimRight(string(m.Data), "\r\n"))
-			default:
-				printf(stderr, "msrpcat: received a file (%s), %d bytes, SHA-256 %x\n", m.ContentType, m.Received, h.Sum(nil))
+			if files.done(m) {
+				return
+			}
+			if m.Err != nil {
+				say("message %s failed: %v", m.MessageID, m.Err)
+				return
+			}
+			for _, line := range strings.Split(strings.TrimRight(string(m.Data), "\r\n"), "\n") {
+				printf(stdout, "peer> %s\n", strings.TrimRight(line, "\r"))
 			}
 		},
 	}})
 	defer s.Close()
-	printf(stderr, "msrpcat: session up with %s\n", msrp.FormatPath(t.FullRemotePath()))
+	say("session up with %s, connected from %s", msrp.FormatPath(t.FullRemotePath()), t.RemoteAddr())
 
 	if o.file != "" {
 		if err := sendFile(ctx, s, o.file, func(format string, args ...any) { printf(stderr, format, args...) }); err != nil {
@@ -196,16 +245,16 @@ func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Wri
 				return err
 			}
 			if err := m.Wait(ctx); err != nil && ctx.Err() == nil {
-				printf(stderr, "msrpcat: line not delivered: %v\n", err)
+				say("line not delivered: %v", err)
 			}
 		case <-s.Done():
 			if err := s.Err(); err != nil { // the end lost something
 				return fmt.Errorf("session ended: %w", err)
 			}
-			printf(stderr, "msrpcat: the peer closed the session\n")
+			say("the peer closed the session")
 			return nil
 		case <-ctx.Done():
-			printf(stderr, "msrpcat: interrupted, closing\n")
+			say("interrupted, closing")
 			return shutdown(s)
 		}
 	}
@@ -221,49 +270,101 @@ func shutdown(s *msrp.MSRPSession) error {
 	return nil
 }
 
-// setUp listens or connects and returns the bound transport.
-func setUp(ctx context.Context, o *options, cfg msrp.ConnectConfig, stderr io.Writer) (*msrp.MSRPTransport, error) {
-	if o.mode == "listen" {
-		host, port, _ := net.SplitHostPort(o.addr)
-		p, _ := strconv.Atoi(port)
-		local := msrp.URI{Host: host, Port: p, UseTLS: o.useTLS}
-		if o.useTLS {
-			cert, err := msrp.SelfSignedCertificate(host)
-			if err != nil {
-				return nil, err
-			}
-			fp, err := msrp.CertificateFingerprint(cert.Certificate[0], "sha-256")
-			if err != nil {
-				return nil, err
-			}
-			cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-			fmt.Fprintf(stderr, "a=fingerprint:%s\n", fp)
+// refusals is a log handler that reports, one line each, the connections
+// the library turned away: a peer whose TLS handshake or paths were wrong.
+type refusals struct{ say func(string, ...any) }
+
+func (refusals) Enabled(context.Context, slog.Level) bool { return true }
+func (h refusals) WithAttrs([]slog.Attr) slog.Handler     { return h }
+func (h refusals) WithGroup(string) slog.Handler          { return h }
+
+func (h refusals) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "refused connection" {
+		return nil
+	}
+	var from, why string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "from":
+			from = a.Value.String()
+		case "error":
+			why = a.Value.String()
 		}
-		cfg.ConnectTimeout = 24 * time.Hour // wait for the peer as long as it takes; Ctrl-C ends it
-		acceptor := &msrp.AcceptorDirect{ConnectConfig: cfg}
-		defer acceptor.Cleanup()
-		path, err := acceptor.Prepare(ctx, local)
+		return true
+	})
+	h.say("refused a connection from %s: %s", from, why)
+	return nil
+}
+
+// setUp listens or connects and returns the bound transport.
+func setUp(ctx context.Context, o *options, cfg msrp.ConnectConfig, say func(string, ...any)) (*msrp.MSRPTransport, error) {
+	useTLS := o.useTLS || (o.mode == "connect" && o.remote[len(o.remote)-1].UseTLS)
+	var ourFingerprint string
+	if useTLS { // our own certificate: the peer may pin it by its fingerprint
+		host := "127.0.0.1"
+		if o.mode == "listen" {
+			host, _, _ = net.SplitHostPort(o.addr)
+		}
+		cert, err := msrp.SelfSignedCertificate(host)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(stderr, "a=path:%s\n", msrp.FormatPath(path))
-		return acceptor.Complete(ctx, o.peer)
+		if ourFingerprint, err = msrp.CertificateFingerprint(cert.Certificate[0], "sha-256"); err != nil {
+			return nil, err
+		}
+		cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		if o.fingerprint != "" {
+			verify, _ := msrp.VerifyFingerprint(o.fingerprint)
+			cfg.TLSConfig.InsecureSkipVerify, cfg.TLSConfig.VerifyConnection = true, verify
+			if o.mode == "listen" {
+				cfg.TLSConfig.ClientAuth = tls.RequireAnyClientCert
+			}
+		}
 	}
-	if o.fingerprint != "" {
-		verify, _ := msrp.VerifyFingerprint(o.fingerprint)
-		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true, VerifyConnection: verify}
-	}
-	if o.relay != nil {
-		o.relay.TLSConfig = cfg.TLSConfig
+	if o.mode == "listen" {
+		return listen(ctx, o, cfg, ourFingerprint, say)
 	}
 	connector := msrp.GetConnector(o.relay, cfg)
 	defer connector.Cleanup()
-	path, err := connector.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: o.remote[len(o.remote)-1].UseTLS})
+	path, err := connector.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: useTLS})
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stderr, "a=path:%s\n", msrp.FormatPath(path))
-	return connector.Complete(ctx, o.remote)
+	say("our a=path:%s", msrp.FormatPath(path))
+	if o.relay == nil {
+		say("(we connect: our URI's port is a placeholder that RFC 4975 asks for; nothing listens on it)")
+	}
+	if useTLS {
+		say("our a=fingerprint:%s", ourFingerprint)
+	}
+	t, err := connector.Complete(ctx, o.remote)
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) && o.fingerprint == "" {
+		return nil, fmt.Errorf("%w\n(a peer with a self-signed certificate is checked by the a=fingerprint it gives: pass it with --tls-fingerprint)", err)
+	}
+	return t, err
+}
+
+// listen waits for the peer on a fresh listener, and prints the command
+// that connects to it.
+func listen(ctx context.Context, o *options, cfg msrp.ConnectConfig, ourFingerprint string, say func(string, ...any)) (*msrp.MSRPTransport, error) {
+	host, port, _ := net.SplitHostPort(o.addr)
+	p, _ := strconv.Atoi(port)
+	cfg.ConnectTimeout = 24 * time.Hour // wait for the peer as long as it takes; Ctrl-C ends it
+	acceptor := &msrp.AcceptorDirect{ConnectConfig: cfg}
+	defer acceptor.Cleanup()
+	path, err := acceptor.Prepare(ctx, msrp.URI{Host: host, Port: p, UseTLS: o.useTLS})
+	if err != nil {
+		return nil, err
+	}
+	say("a=path:%s", msrp.FormatPath(path))
+	connect := "msrpcat connect"
+	if o.useTLS {
+		say("a=fingerprint:%s", ourFingerprint)
+		connect += " --tls-fingerprint '" + ourFingerprint + "'"
+	}
+	say("to connect: %s '%s'", connect, msrp.FormatPath(path))
+	return acceptor.Complete(ctx, o.peer)
 }
 
 // sendFile sends a file with a progress bar and reports its SHA-256.

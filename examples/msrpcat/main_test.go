@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-msrp/msrp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -115,6 +116,12 @@ func (p *proc) exitCode(t *testing.T) int {
 	}
 }
 
+// after returns what follows the first "marker" in line.
+func after(line, marker string) string {
+	_, rest, _ := strings.Cut(line, marker)
+	return rest
+}
+
 func TestTwoProcessesTalk(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
@@ -123,10 +130,11 @@ func TestTwoProcessesTalk(t *testing.T) {
 				args = append(args, "--tls")
 			}
 			listener := start(t, args...)
-			path := strings.TrimPrefix(listener.stderr.wait(t, "a=path:"), "a=path:")
+			path := after(listener.stderr.wait(t, "a=path:"), "a=path:")
 			connectArgs := []string{"connect"}
 			if useTLS {
-				fp := strings.TrimPrefix(listener.stderr.wait(t, "a=fingerprint:"), "a=fingerprint:")
+				// As listen prints it, "a=fingerprint:" and all.
+				fp := after(listener.stderr.wait(t, "a=fingerprint:"), "msrpcat: ")
 				connectArgs = append(connectArgs, "--tls-fingerprint", fp)
 			}
 			connector := start(t, append(connectArgs, strings.Fields(path)...)...)
@@ -134,7 +142,7 @@ func TestTwoProcessesTalk(t *testing.T) {
 			listener.stderr.wait(t, "session up")
 
 			fmt.Fprintln(connector.stdin, "hello from the connector")
-			listener.stdout.wait(t, "hello from the connector")
+			assert.Equal(t, "peer> hello from the connector", listener.stdout.wait(t, "hello from the connector"), "what arrives is marked")
 			fmt.Fprintln(listener.stdin, "and hello back")
 			connector.stdout.wait(t, "and hello back")
 
@@ -155,7 +163,7 @@ func TestSendFile(t *testing.T) {
 	sum := fmt.Sprintf("%x", sha256.Sum256(data))
 
 	listener := start(t, "listen")
-	path := strings.TrimPrefix(listener.stderr.wait(t, "a=path:"), "a=path:")
+	path := after(listener.stderr.wait(t, "a=path:"), "a=path:")
 	connector := start(t, append([]string{"connect", "--file", name}, strings.Fields(path)...)...)
 	assert.Contains(t, connector.stderr.wait(t, "sent photo.bin"), sum)
 	assert.Contains(t, listener.stderr.wait(t, "received a file"), sum)
@@ -177,6 +185,14 @@ func TestBadArguments(t *testing.T) {
 		{"connect", "--tls-fingerprint", "md5 00", "msrps://h/s;tcp"},
 		{"connect", "--file", "/no/such/file", "msrp://h/s;tcp"},
 		{"listen", "--no-such-flag"},
+		{"listen", "--addr", "127.0.0.1:99999"},
+		{"listen", "--addr", ":2855"},
+		{"listen", "--tls-fingerprint", "sha-256 00"},
+		{"listen", "--force"},
+		{"listen", "--out", "/no/such/folder"},
+		{"connect", "--relay-ca", "/etc/hostname", "msrp://h/s;tcp"},
+		{"connect", "--relay", "msrps://u:p@relay.example.com", "--relay-ca", "/no/such/ca.pem", "msrp://h/s;tcp"},
+		{"connect", "--tls-fingerprint", "a=fingerprint:sha-256 00", "msrps://h/s;tcp"},
 	} {
 		var stderr bytes.Buffer
 		cmd := exec.Command(bin, args...)
@@ -193,4 +209,136 @@ func TestInterrupt(t *testing.T) {
 	listener.stderr.wait(t, "a=path:")
 	require.NoError(t, listener.cmd.Process.Signal(os.Interrupt))
 	assert.Equal(t, 1, listener.exitCode(t), "interrupted before any peer came: it says so and fails")
+}
+
+// -h describes every flag and exits 0; an unknown flag shows the usage
+// too, and exits 2.
+func TestHelp(t *testing.T) {
+	bin, err := build()
+	require.NoError(t, err)
+	for mode, flags := range map[string][]string{
+		"listen":  {"-tls", "-addr", "-peer", "-tls-fingerprint", "-file", "-out", "-force", "-log"},
+		"connect": {"-tls-fingerprint", "-relay", "-relay-ca", "-relay-fingerprint", "-file", "-out", "-force", "-log"},
+	} {
+		out, err := exec.Command(bin, mode, "-h").CombinedOutput()
+		require.NoError(t, err, "%s -h exits 0: %s", mode, out)
+		for _, f := range flags {
+			assert.Contains(t, string(out), "  "+f, "%s -h describes %s", mode, f)
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, mode, "--bogus")
+		cmd.Stderr = &stderr
+		require.Error(t, cmd.Run())
+		assert.Equal(t, 2, cmd.ProcessState.ExitCode())
+		assert.Contains(t, stderr.String(), "flag provided but not defined: -bogus")
+		assert.Contains(t, stderr.String(), "usage: msrpcat "+mode)
+	}
+	out, err := exec.Command(bin, "-h").CombinedOutput()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "usage: msrpcat listen")
+}
+
+// The command listen prints to connect to it works pasted into a shell:
+// the ";tcp" of a path is quoted.
+func TestPrintedCommandWorksInAShell(t *testing.T) {
+	bin, err := build()
+	require.NoError(t, err)
+	listener := start(t, "listen", "--tls")
+	command := after(listener.stderr.wait(t, "to connect: "), "to connect: ")
+	require.True(t, strings.HasPrefix(command, "msrpcat connect "))
+	shell := exec.Command("sh", "-c", bin+strings.TrimPrefix(command, "msrpcat"))
+	stdin, err := shell.StdinPipe()
+	require.NoError(t, err)
+	stderr := &bytes.Buffer{}
+	shell.Stderr = stderr
+	require.NoError(t, shell.Start())
+	listener.stderr.wait(t, "session up")
+	fmt.Fprintln(stdin, "through the shell")
+	listener.stdout.wait(t, "through the shell")
+	stdin.Close()
+	require.NoError(t, shell.Wait(), stderr.String())
+}
+
+// Over TLS, each side can pin the other: listen --tls-fingerprint takes only
+// the connector whose certificate it names, and says so for each one it
+// refuses; a connector without the listener's fingerprint is told which
+// flag it needs.
+func TestTLSPinning(t *testing.T) {
+	t.Run("the connector is pinned", func(t *testing.T) {
+		good := start(t, "listen", "--tls") // a connector's certificate is fresh each run: learn it from one
+		path := after(good.stderr.wait(t, "a=path:"), "a=path:")
+		fp := after(good.stderr.wait(t, "a=fingerprint:"), "a=fingerprint:")
+		c := start(t, "connect", "--tls-fingerprint", fp, path)
+		connectorFP := after(c.stderr.wait(t, "our a=fingerprint:"), "our a=fingerprint:")
+		c.stdin.Close()
+		c.exitCode(t)
+
+		pinned := start(t, "listen", "--tls", "--tls-fingerprint", connectorFP)
+		path = after(pinned.stderr.wait(t, "a=path:"), "a=path:")
+		fp = after(pinned.stderr.wait(t, "a=fingerprint:"), "a=fingerprint:")
+		stranger := start(t, "connect", "--tls-fingerprint", fp, path)
+		pinned.stderr.wait(t, "refused a connection from")
+		stranger.stdin.Close()
+		assert.NotEqual(t, 0, stranger.exitCode(t))
+	})
+	t.Run("a connector without the fingerprint gets a hint", func(t *testing.T) {
+		listener := start(t, "listen", "--tls")
+		path := after(listener.stderr.wait(t, "a=path:"), "a=path:")
+		c := start(t, "connect", path)
+		assert.Equal(t, 1, c.exitCode(t))
+		c.stderr.wait(t, "pass it with --tls-fingerprint")
+		listener.stderr.wait(t, "refused a connection from")
+	})
+}
+
+// --out saves what arrives under the name its sender gave, never as a
+// path, never over another file unless --force.
+func TestOutSavesFiles(t *testing.T) {
+	dir := t.TempDir()
+	src := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(src, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	send := func(listenArgs []string, file string) string {
+		listener := start(t, append([]string{"listen", "--out", dir}, listenArgs...)...)
+		path := after(listener.stderr.wait(t, "a=path:"), "a=path:")
+		c := start(t, "connect", "--file", file, path)
+		saved := after(listener.stderr.wait(t, "saved as "), "saved as ")
+		c.stdin.Close()
+		assert.Equal(t, 0, c.exitCode(t))
+		return saved
+	}
+	report := write("report.txt", "first")
+	assert.Equal(t, filepath.Join(dir, "report.txt"), send(nil, report))
+	require.NoError(t, os.WriteFile(report, []byte("second"), 0o600))
+	assert.Equal(t, filepath.Join(dir, "report-1.txt"), send(nil, report), "no file is overwritten")
+	require.NoError(t, os.WriteFile(report, []byte("third"), 0o600))
+	assert.Equal(t, filepath.Join(dir, "report.txt"), send([]string{"--force"}, report), "unless asked")
+	got, err := os.ReadFile(filepath.Join(dir, "report.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "third", string(got))
+	got, err = os.ReadFile(filepath.Join(dir, "report-1.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "second", string(got))
+}
+
+// The name a file is saved under comes from the sender, and no path in it
+// is trusted.
+func TestSavedName(t *testing.T) {
+	for disposition, want := range map[string]string{
+		`attachment; filename="photo.jpg"`:        "photo.jpg",
+		`attachment; filename="../../etc/passwd"`: "passwd",
+		`attachment; filename="..\\..\\boot.ini"`: "boot.ini",
+		`attachment; filename="/abs/path/x.bin"`:  "x.bin",
+		`attachment; filename=".."`:               "msrp-m1234567",
+		`attachment; filename=".hidden"`:          "msrp-m1234567",
+		"attachment; filename=\"a\x01b\"":         "msrp-m1234567",
+		`inline`:                                  "msrp-m1234567",
+		``:                                        "msrp-m1234567",
+	} {
+		m := &msrp.IncomingMessage{MessageID: "m1234567", Headers: msrp.Header{{Name: "Content-Disposition", Value: disposition}}}
+		assert.Equal(t, want, savedName(m), disposition)
+	}
 }
