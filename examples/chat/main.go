@@ -10,8 +10,12 @@
 //
 //	go run ./examples/chat                 # TCP over 127.0.0.1
 //	go run ./examples/chat -tls            # msrps; certificates checked by SDP-style fingerprints
-//	go run ./examples/chat -relay msrp://alice:pw@127.0.0.1:2855   # Alice through a relay
+//	go run ./examples/chat -relay 'msrp://alice:pw@127.0.0.1:2855'    # Alice through a relay
+//	go run ./examples/chat -tls -relay 'msrps://alice:pw@127.0.0.1:2856' -relay-ca relay.crt
 //	go run ./examples/chat -log            # with the MSRP traffic log on stderr
+//
+// go run ./internal/cmd/testrelay [-tls] runs a Kamailio relay to try it
+// with, and prints the -relay (and -relay-ca) to give.
 package main
 
 import (
@@ -31,27 +35,46 @@ import (
 	"time"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/examples/internal/relaytrust"
 )
 
+// options are the demo's settings.
+type options struct {
+	useTLS     bool
+	relay      *msrp.MSRPRelaySettings // nil: Alice connects to Bob directly
+	size       int
+	logTraffic bool
+}
+
 func main() {
-	useTLS := flag.Bool("tls", false, "use msrps, with self-signed certificates checked by fingerprint")
-	relayURL := flag.String("relay", "", "send Alice through this RFC 4976 relay, as msrp[s]://user:password@host:port")
-	size := flag.Int("size", 4<<20, "size in bytes of the file Alice sends")
-	logTraffic := flag.Bool("log", false, "write the MSRP traffic log to stderr")
+	var o options
+	flag.BoolVar(&o.useTLS, "tls", false, "use msrps, with self-signed certificates checked by fingerprint")
+	relayURL := flag.String("relay", "", "send Alice through this RFC 4976 relay, as `msrp[s]://user:password@host:port`")
+	relayCA := flag.String("relay-ca", "", "trust the relay's certificate by this PEM `file`")
+	relayFP := flag.String("relay-fingerprint", "", "trust the relay's certificate by this a=fingerprint")
+	flag.IntVar(&o.size, "size", 4<<20, "size in bytes of the file Alice sends")
+	flag.BoolVar(&o.logTraffic, "log", false, "write the MSRP traffic log to stderr")
 	flag.Parse()
-	if flag.NArg() > 0 || *size < 0 {
-		fmt.Fprintln(os.Stderr, "usage: chat [-tls] [-relay msrp[s]://user:password@host:port] [-size N] [-log]")
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "chat:", err)
+		flag.Usage()
 		os.Exit(2)
 	}
-	var relay *msrp.MSRPRelaySettings
+	if flag.NArg() > 0 || o.size < 0 {
+		fail(errors.New("no arguments, and a -size of 0 or more"))
+	}
 	if *relayURL != "" {
 		var err error
-		if relay, err = msrp.ParseRelaySettings(*relayURL); err != nil {
-			fmt.Fprintln(os.Stderr, "chat:", err)
-			os.Exit(2)
+		if o.relay, err = msrp.ParseRelaySettings(*relayURL); err != nil {
+			fail(err)
 		}
+		if o.relay.TLSConfig, err = relaytrust.TLSConfig(*relayCA, *relayFP); err != nil {
+			fail(err)
+		}
+	} else if *relayCA != "" || *relayFP != "" {
+		fail(errors.New("-relay-ca and -relay-fingerprint go with -relay"))
 	}
-	if err := run(os.Stdout, *useTLS, relay, *size, *logTraffic); err != nil {
+	if err := run(os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(1)
 	}
@@ -71,17 +94,18 @@ type fileResult struct {
 	err  error
 }
 
-func run(out io.Writer, useTLS bool, relay *msrp.MSRPRelaySettings, size int, logTraffic bool) error {
+func run(out io.Writer, o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	useTLS, relay := o.useTLS, o.relay
 	var bobCfg, aliceCfg msrp.ConnectConfig
-	if logTraffic {
+	if o.logTraffic {
 		h := slog.NewTextHandler(os.Stderr, nil)
 		bobCfg.Logger = &msrp.Logger{Slog: slog.New(h), Prefix: "[bob] ", LogTraffic: true}
 		aliceCfg.Logger = &msrp.Logger{Slog: slog.New(h), Prefix: "[alice] ", LogTraffic: true}
 	}
 	if useTLS {
-		if err := fingerprintTLS(out, &bobCfg, &aliceCfg); err != nil {
+		if err := fingerprintTLS(out, &bobCfg, &aliceCfg, relay != nil); err != nil {
 			return err
 		}
 	}
@@ -153,7 +177,7 @@ func run(out io.Writer, useTLS bool, relay *msrp.MSRPRelaySettings, size int, lo
 		}
 	}
 	fmt.Fprintln(out)
-	return sendFile(ctx, out, alice, bob, size)
+	return sendFile(ctx, out, alice, bob, o.size)
 }
 
 func newPeer(name string, t *msrp.MSRPTransport) *peer {
@@ -278,8 +302,10 @@ func humanSize(n int64) string {
 
 // fingerprintTLS gives Bob and Alice fresh self-signed certificates and has
 // each check the other's against its fingerprint, as SDP a=fingerprint
-// would carry it (RFC 4975 §14.4): no CA is involved.
-func fingerprintTLS(out io.Writer, bobCfg, aliceCfg *msrp.ConnectConfig) error {
+// would carry it (RFC 4975 §14.4): no CA is involved. Through a relay, TLS
+// runs hop by hop: the relay, not Alice, connects to Bob, so Bob asks for
+// no client certificate, and Alice checks the relay's (Relay.TLSConfig).
+func fingerprintTLS(out io.Writer, bobCfg, aliceCfg *msrp.ConnectConfig, viaRelay bool) error {
 	bobCert, err := msrp.SelfSignedCertificate("127.0.0.1")
 	if err != nil {
 		return err
@@ -303,6 +329,11 @@ func fingerprintTLS(out io.Writer, bobCfg, aliceCfg *msrp.ConnectConfig) error {
 	checkAlice, err := msrp.VerifyFingerprint(aliceFP)
 	if err != nil {
 		return err
+	}
+	if viaRelay {
+		fmt.Fprintf(out, "bob's SDP:   a=fingerprint:%s\n", bobFP)
+		bobCfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{bobCert}}
+		return nil
 	}
 	fmt.Fprintf(out, "alice's SDP: a=fingerprint:%s\nbob's SDP:   a=fingerprint:%s\n", aliceFP, bobFP)
 	bobCfg.TLSConfig = &tls.Config{
