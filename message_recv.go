@@ -30,6 +30,7 @@ type inMessage struct {
 	ahead    fragments // parts beyond a gap
 	aheadN   int64     // their bytes, and fragmentCost each
 	endPos   int64     // last byte, once the final chunk has arrived
+	highest  int64     // the last byte position of any chunk taken so far
 	lastSeen bool      // the final chunk ("$") has arrived
 	inMemory bool      // no MessageWriter: the size cap is checked here
 	err      error
@@ -167,18 +168,17 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 		im.err = ErrMessageAborted
 		return in.end(im), nil
 	}
-	switch {
-	case im.size == Unknown && r.Total != Unknown:
+	if reason := im.contradicts(r, int64(len(c.Data)), c.ContFlag); reason != "" {
+		return in.refuse(im, &TransactionError{Code: 400, Comment: reason})
+	}
+	if im.size == Unknown {
 		im.size = r.Total // a later chunk may tell the size
-	case r.Total != Unknown && r.Total != im.size:
-		return in.refuse(im, &TransactionError{Code: 400, Comment: "Byte-Range total differs from the message's"})
-	case im.lastSeen && r.Start+int64(len(c.Data))-1 > im.endPos:
-		return in.refuse(im, &TransactionError{Code: 400, Comment: "bytes after the message's last chunk"})
 	}
 	segments, bodies, err := in.place(im, r.Start, c.Data)
 	if err != nil {
 		return in.refuse(im, err)
 	}
+	im.highest = max(im.highest, r.Start+int64(len(c.Data))-1)
 	if len(segments) > 0 {
 		release := s.cfg.OnIncoming == nil // else the application has the chunk
 		k, n := im.sink, 0
@@ -210,6 +210,36 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 	return nil, nil
 }
 
+// contradicts says how a chunk of n bytes at r, with flag, disagrees with
+// what the message's earlier chunks said, or "" if it does not. Each chunk
+// agrees with itself already (rangeDisagrees); here the message must keep
+// one size, hold no byte past it, and end with its last chunk no earlier
+// than bytes already taken.
+func (im *inMessage) contradicts(r ByteRange, n int64, flag byte) string {
+	end := r.Start + n - 1
+	size := im.size
+	switch {
+	case size != Unknown && r.Total != Unknown && r.Total != size:
+		return "Byte-Range total differs from the message's"
+	case size == Unknown && r.Total != Unknown && r.Total < im.highest:
+		return "Byte-Range total is below bytes already received"
+	}
+	if size == Unknown {
+		size = r.Total
+	}
+	switch {
+	case size != Unknown && end > size:
+		return "bytes past the message's total"
+	case im.lastSeen && end > im.endPos:
+		return "bytes after the message's last chunk"
+	case flag == FlagEnd && end < im.highest:
+		return "the last chunk ends before bytes already received"
+	case flag == FlagEnd && size != Unknown && end != size:
+		return "the last chunk does not end at the message's total"
+	}
+	return ""
+}
+
 // place takes data at 1-based position start: what follows the bytes
 // written so far is returned as segments to write, in order, with the
 // chunk bodies they came from; what lies beyond a gap is held, bounded;
@@ -222,7 +252,11 @@ func (in *incomingMessages) place(im *inMessage, start int64, data []byte) (segm
 		return nil, nil, nil // nothing new
 	case start > next:
 		cost := int64(len(data)) + fragmentCost
-		if len(im.ahead) >= maxFragments || im.aheadN+cost > in.cfg.maxMessageSize() {
+		held := im.aheadN + cost
+		if im.inMemory {
+			held += im.written // what is in order is kept too
+		}
+		if len(im.ahead) >= maxFragments || held > in.cfg.maxMessageSize() {
 			return nil, nil, &TransactionError{Code: 413, Comment: "Too much out of order"}
 		}
 		im.ahead.push(fragment{start: start, data: data})

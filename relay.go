@@ -133,9 +133,19 @@ func (r MSRPRelaySettings) Format(f fmt.State, verb rune) {
 }
 
 // MarshalJSON keeps the password out of JSON, which slog's JSON handler
-// writes a connector as: the settings are their String.
+// writes a connector as. The other fields that JSON can carry are written
+// as encoding/json would, so that settings read from a configuration file
+// (where Password may be given) are written back without it; TLSConfig is
+// left out.
 func (r MSRPRelaySettings) MarshalJSON() ([]byte, error) {
-	return json.Marshal(r.String())
+	return json.Marshal(struct {
+		Domain     string
+		Username   string
+		Host       string `json:",omitempty"`
+		Port       int    `json:",omitempty"`
+		DisableTLS bool   `json:",omitempty"`
+		Expires    int    `json:",omitempty"`
+	}{r.Domain, r.Username, r.Host, r.Port, r.DisableTLS, r.Expires})
 }
 
 // ---- Finding the relay ----------------------------------------------------------------

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -640,4 +641,21 @@ func TestRelayTLSNameIsTheDomain(t *testing.T) {
 			assert.Equal(t, "relay.example.com", hostErr.Host)
 		})
 	}
+}
+
+// Relay settings in a configuration survive a JSON round trip, all but
+// the password, which is never written.
+func TestRelaySettingsJSONRoundTrip(t *testing.T) {
+	type config struct {
+		Relay MSRPRelaySettings
+	}
+	in := config{Relay: MSRPRelaySettings{Domain: "example.com", Username: "alice", Password: "secret", Port: 2855}}
+	raw, err := json.Marshal(in)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), "secret")
+	var out config
+	err = json.Unmarshal(raw, &out)
+	assert.NoError(t, err, "settings written as JSON cannot be read back: %s", raw)
+	assert.Equal(t, "example.com", out.Relay.Domain)
+	assert.Equal(t, "alice", out.Relay.Username)
 }

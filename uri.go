@@ -234,26 +234,37 @@ func hostsEqual(a, b string) bool {
 }
 
 // normalHost is a host in the form URI comparison uses: an IP address
-// printed canonically, or a name percent-decoded and in lower case (RFC
-// 3986 §6.2.2).
+// printed canonically, or a name with ASCII letters in lower case, the
+// percent-encodings of unreserved characters decoded, and the others with
+// upper-case hex digits (RFC 3986 §6.2.2). Bytes outside ASCII are kept as
+// they are, so that different bytes never compare equal.
 func normalHost(h string) string {
 	if addr, err := netip.ParseAddr(h); err == nil {
 		return addr.String()
 	}
-	if !strings.Contains(h, "%") {
-		return strings.ToLower(h)
+	if !strings.ContainsAny(h, "%ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+		return h
 	}
 	b := make([]byte, 0, len(h))
 	for i := 0; i < len(h); i++ {
-		if h[i] == '%' && validPctEncoded(h, i) {
-			b = append(b, unhex(h[i+1])<<4|unhex(h[i+2]))
+		c := h[i]
+		if c == '%' && validPctEncoded(h, i) {
+			c = unhex(h[i+1])<<4 | unhex(h[i+2])
 			i += 2
-			continue
+			if !isUnreserved(c) {
+				b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+				continue
+			}
 		}
-		b = append(b, h[i])
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
 	}
-	return strings.ToLower(string(b))
+	return string(b)
 }
+
+const upperHex = "0123456789ABCDEF"
 
 func unhex(c byte) byte {
 	switch {

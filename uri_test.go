@@ -172,3 +172,41 @@ func TestMsrplibBug18RandomIDs(t *testing.T) {
 		seen[tid] = true
 	}
 }
+
+// Hosts that differ only in a percent-escape of a byte outside ASCII are
+// different hosts, and different server keys. Before, decoding and then
+// strings.ToLower turned both bytes into U+FFFD, and they compared equal.
+func TestURIEqualDistinctPercentEscapes(t *testing.T) {
+	a, err := ParseURI("msrp://host%FFa:2855/s1234;tcp")
+	require.NoError(t, err)
+	b, err := ParseURI("msrp://host%FEa:2855/s1234;tcp")
+	require.NoError(t, err)
+	assert.False(t, a.Equal(b), "%s and %s are different hosts", a, b)
+	var srv MSRPServer
+	assert.NotEqual(t, srv.remoteKey([]URI{a}), srv.remoteKey([]URI{b}))
+}
+
+// URI.Equal's normal forms: IPv6 forms,
+// percent-encoded unreserved characters, case, default port and transport.
+func TestURIEqualForms(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"msrp://[::1]:2855/s;tcp", "msrp://[0:0:0:0:0:0:0:1]/s;TCP"},
+		{"msrp://%61tlanta.example.com/s;tcp", "msrp://ATLANTA.example.com:2855/s;tcp"},
+		{"msrp://[2001:DB8::1]/s;tcp", "msrp://[2001:db8:0::1]/s;tcp"},
+	} {
+		a, err := ParseURI(pair[0])
+		require.NoError(t, err)
+		b, err := ParseURI(pair[1])
+		require.NoError(t, err)
+		assert.True(t, a.Equal(b), "%s = %s", pair[0], pair[1])
+	}
+	for _, pair := range [][2]string{
+		{"msrp://[::1]/s;tcp", "msrp://127.0.0.1/s;tcp"},
+		{"msrp://a/s;tcp", "msrp://a/S;tcp"},
+		{"msrps://a/s;tcp", "msrp://a/s;tcp"},
+	} {
+		a, _ := ParseURI(pair[0])
+		b, _ := ParseURI(pair[1])
+		assert.False(t, a.Equal(b), "%s != %s", pair[0], pair[1])
+	}
+}
