@@ -145,7 +145,8 @@ func NewRequest(method string, toPath, fromPath []URI) *Chunk {
 // msrplib's path rules): same transaction id; To-Path is the first URI of the
 // request's From-Path for a SEND (the previous hop) and the whole From-Path
 // for any other method; From-Path is the first URI of the request's To-Path.
-// An empty comment is filled in from StatusText.
+// An empty comment is filled in from StatusText; control characters in
+// it become spaces and bytes that are not UTF-8 become U+FFFD.
 //
 // It only builds: whether a response may be sent at all depends on the
 // request's Failure-Report, which ResponseWanted tells.
@@ -161,31 +162,37 @@ func NewResponse(req *Chunk, code int, comment string) (*Chunk, error) {
 	if err != nil {
 		return nil, err
 	}
+	return responseChunk(req.TransactionID, code, comment, to, from), nil
+}
+
+func responseChunk(tid string, code int, comment, toPath, fromPath string) *Chunk {
 	if comment == "" {
 		comment = StatusText(code)
 	}
 	return &Chunk{
-		TransactionID: req.TransactionID,
+		TransactionID: tid,
 		Code:          code,
-		Comment:       comment,
-		Headers:       Header{{HeaderToPath, to}, {HeaderFromPath, from}},
+		Comment:       cleanComment(comment),
+		Headers:       Header{{HeaderToPath, toPath}, {HeaderFromPath, fromPath}},
 		ContFlag:      FlagEnd,
-	}, nil
+	}
 }
 
 // responsePath returns the request's path header, whole or its first URI,
-// as text for a response. Text that reads as MSRP URIs is taken as it
-// stands; anything else is parsed, so that a bad path is an error.
+// as text for a response. Text already in the form RFC 4975 §9 gives (one
+// space between URIs) is taken as it stands; anything else is parsed and
+// written anew, so that a response never carries a peer's stray
+// whitespace, and a path that does not parse is an error.
 func responsePath(req *Chunk, name string, whole bool) (string, error) {
 	v, ok := req.Headers.Lookup(name)
 	if !ok {
 		return "", missingHeader(name)
 	}
-	first, _, _ := strings.Cut(strings.TrimSpace(v), " ")
-	if looksLikeMSRPURI(first) && validText(v) {
-		if whole {
-			return v, nil
-		}
+	first, _, _ := strings.Cut(v, " ")
+	if whole && looksLikeMSRPURI(first) && validPathValue(v) {
+		return v, nil
+	}
+	if !whole && looksLikeMSRPURI(first) && validPathValue(first) {
 		return first, nil
 	}
 	path, err := ParsePath(v)
@@ -255,7 +262,7 @@ func (c *Chunk) appendStartLine(b []byte) []byte {
 	if c.IsRequest() {
 		return append(b, c.Method...)
 	}
-	b = append(b, pad3(c.Code)...)
+	b = appendCode(b, c.Code)
 	if c.Comment != "" {
 		b = append(b, ' ')
 		b = append(b, c.Comment...)
@@ -269,7 +276,8 @@ func (c *Chunk) appendStartLine(b []byte) []byte {
 // Content-Type, the MIME headers of the body (Content-ID,
 // Content-Description, Content-Disposition and any other Content-*),
 // Content-Type last, a blank line, the body and a CRLF; and finally the
-// end-line "-------tid<flag>". It allocates nothing when dst has room.
+// end-line "-------tid<flag>". It allocates nothing when dst has room and
+// the chunk has at most 32 headers.
 //
 // It writes valid MSRP or nothing. It refuses (ErrInvalidChunk) a chunk
 // whose fields cannot be written or break the grammar: a header value
@@ -280,7 +288,7 @@ func (c *Chunk) appendStartLine(b []byte) []byte {
 // (ErrBodyContainsEndLine) a body that holds the chunk's own end-line,
 // which would cut it short on the wire.
 func (c *Chunk) Encode(dst []byte) ([]byte, error) {
-	b, err := c.appendHead(dst)
+	b, err := c.appendHead(dst, false)
 	if err != nil {
 		return dst, err
 	}
@@ -288,18 +296,29 @@ func (c *Chunk) Encode(dst []byte) ([]byte, error) {
 	return c.appendTail(b), nil
 }
 
-// appendHead validates the chunk and appends everything before the body.
-func (c *Chunk) appendHead(dst []byte) ([]byte, error) {
+// check tells whether Encode would write the chunk, and if not why,
+// without encoding it.
+func (c *Chunk) check() error {
 	var kindsBuf [32]headerKind
-	kinds := kindsBuf[:0]
-	if len(c.Headers) > len(kindsBuf) {
-		kinds = make([]headerKind, 0, len(c.Headers))
-	}
+	return c.validate(c.headerKinds(kindsBuf[:0]))
+}
+
+func (c *Chunk) headerKinds(kinds []headerKind) []headerKind {
 	for _, f := range c.Headers {
 		kinds = append(kinds, kindOf(f.Name))
 	}
-	if err := c.validate(kinds); err != nil {
-		return dst, err
+	return kinds
+}
+
+// appendHead validates the chunk, unless it was checked already, and
+// appends everything before the body.
+func (c *Chunk) appendHead(dst []byte, checked bool) ([]byte, error) {
+	var kindsBuf [32]headerKind
+	kinds := c.headerKinds(kindsBuf[:0])
+	if !checked {
+		if err := c.validate(kinds); err != nil {
+			return dst, err
+		}
 	}
 	b := c.appendStartLine(dst)
 	b = append(b, '\r', '\n')
@@ -634,6 +653,24 @@ func validMethod[S byteString](s S) bool {
 	return true
 }
 
+// cleanComment makes free text fit for a status comment: a line break or
+// other control character becomes a space, bytes that are not UTF-8 become
+// U+FFFD. Comments often carry an error's text, which may hold either (a
+// file name, errors.Join), and an answer owed to the peer must not be
+// refused for it.
+func cleanComment(s string) string {
+	if validText(s) && utf8.ValidString(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
 // validText: utf8text = *(HTAB / %x20-7E / UTF8-NONASCII); control
 // characters, CR and LF in particular, cannot appear in a header or comment.
 func validText[S byteString](s S) bool {
@@ -868,52 +905,100 @@ func (c *Chunk) ContentType() (string, error) {
 	if !ok {
 		return "", missingHeader(HeaderContentType)
 	}
-	if !validMediaType(v) {
+	if !readableMediaType(v) {
 		return "", invalidHeader(HeaderContentType, v, "not a media type")
 	}
 	return v, nil
 }
 
-// validMediaType checks type "/" subtype *( ";" name "=" value ) with
-// tokens and quoted strings (RFC 2045 §5.1), allowing spaces around the
-// separators, without allocating.
-func validMediaType(v string) bool {
-	mt, params, _ := strings.Cut(v, ";")
-	typ, sub, ok := strings.Cut(strings.TrimSpace(mt), "/")
-	if !ok || !isMIMEToken(typ) || !isMIMEToken(sub) {
+// validMediaType checks a Content-Type we write against RFC 4975 §9:
+// type "/" subtype *( ";" gen-param ), gen-param = pname [ "=" pval ],
+// pval = token / quoted-string, with no whitespace but one space after
+// each ";", which RFC 2045 headers write and every stack reads.
+func validMediaType(v string) bool { return scanMediaType(v, true) }
+
+// readableMediaType is what ContentType accepts from a peer: the same,
+// with any whitespace around the separators.
+func readableMediaType(v string) bool { return scanMediaType(v, false) }
+
+func scanMediaType(v string, strict bool) bool {
+	i := 0
+	space := func() {
+		for !strict && i < len(v) && (v[i] == ' ' || v[i] == '\t') {
+			i++
+		}
+	}
+	token := func() bool {
+		from := i
+		for i < len(v) && isMIMETokenChar(v[i]) {
+			i++
+		}
+		return i > from
+	}
+	space()
+	if !token() || i == len(v) || v[i] != '/' {
 		return false
 	}
-	for params != "" {
-		var p string
-		p, params, _ = strings.Cut(params, ";")
-		name, value, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if !ok || !isMIMEToken(strings.TrimSpace(name)) {
+	i++
+	if !token() {
+		return false
+	}
+	for {
+		space()
+		if i == len(v) {
+			return true
+		}
+		if v[i] != ';' {
 			return false
 		}
-		value = strings.TrimSpace(value)
-		if strings.HasPrefix(value, `"`) {
-			if len(value) < 2 || !strings.HasSuffix(value, `"`) || !validText(value) {
+		i++
+		if strict && i < len(v) && v[i] == ' ' {
+			i++
+		}
+		space()
+		if !token() {
+			return false
+		}
+		space()
+		if i == len(v) || v[i] != '=' {
+			continue
+		}
+		i++
+		space()
+		if i < len(v) && v[i] == '"' {
+			if i = quotedStringEnd(v, i); i < 0 {
 				return false
 			}
-		} else if !isMIMEToken(value) {
+		} else if !token() {
 			return false
 		}
 	}
-	return true
 }
 
-// isMIMEToken: token of RFC 2045: printable ASCII but space and tspecials.
-func isMIMEToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
-			return false
+// quotedStringEnd returns the index after the quoted-string that starts at
+// v[i], or -1: qdtext is SP, HTAB and printable characters but DQUOTE and
+// backslash, and UTF-8; qd-esc is a backslash before one of those two.
+func quotedStringEnd(v string, i int) int {
+	for i++; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			if i+1 == len(v) || (v[i+1] != '"' && v[i+1] != '\\') {
+				return -1
+			}
+			i++
+		case c < 0x20 && c != '\t', c == 0x7f:
+			return -1
 		}
 	}
-	return true
+	return -1
+}
+
+// isMIMETokenChar: a character of an RFC 4975 token (the same as RFC
+// 2045's): printable ASCII but space and tspecials.
+func isMIMETokenChar(c byte) bool {
+	return c > ' ' && c < 0x7f && strings.IndexByte(`()<>@,;:\"/[]?=`, c) < 0
 }
 
 // Expires decodes the Expires header (seconds, RFC 4976 §5).

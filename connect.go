@@ -508,11 +508,17 @@ func (a *AcceptorDirect) bindIncoming(parent context.Context, conn net.Conn, loc
 		conn = tc
 	}
 	t := a.newTransport(conn, local)
-	done := t.bindingLimits(func(c *Chunk) error {
-		if to, err := c.ToPath(); err != nil || len(to) != 1 || !(to[0].Equal(local) || a.UseSessmatch && to[0].SessionID == local.SessionID) {
-			return &TransactionError{Code: 481, Comment: "Invalid To-Path"}
+	t.SetRemotePath(remotePath)
+	// A stranger is refused on its headers, before any body is read.
+	done := t.bindingLimits(func(c *Chunk) (bool, error) {
+		if len(remotePath) > 0 {
+			err := t.CheckIncomingSENDChunk(c)
+			return err == nil, err
 		}
-		return nil
+		if to, err := c.ToPath(); err != nil || len(to) != 1 || !(to[0].Equal(local) || a.UseSessmatch && to[0].SessionID == local.SessionID) {
+			return false, &TransactionError{Code: 481, Comment: "Invalid To-Path"}
+		}
+		return false, nil
 	})
 	if err := t.AcceptBinding(ctx, remotePath); err != nil {
 		t.Close()

@@ -233,6 +233,15 @@ func StatusText(code int) string {
 	return ""
 }
 
+// appendCode appends a status code with three digits, as the wire
+// requires, without allocating.
+func appendCode(b []byte, code int) []byte {
+	if code >= 0 && code < 1000 {
+		return append(b, byte('0'+code/100), byte('0'+code/10%10), byte('0'+code%10))
+	}
+	return strconv.AppendInt(b, int64(code), 10)
+}
+
 // pad3 formats a status code with three digits, as the wire requires.
 func pad3(code int) string {
 	if code >= 0 && code < 1000 {

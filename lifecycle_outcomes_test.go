@@ -219,3 +219,32 @@ func TestSessionLifecycleNoKeepaliveWhileTheReaderWaits(t *testing.T) {
 		close(release)
 	})
 }
+
+// A peer that hangs up cleanly while the session's own keepalive is on its
+// way leaves Err nil: the application lost nothing. Before, the keepalive
+// counted as lost work and Err was ErrPeerClosed.
+func TestSessionErrNilWhenOnlyTheKeepaliveWasPending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, peer := pipeSessionAndPeer(t, SessionConfig{})
+		time.Sleep(DefaultKeepaliveInterval + time.Second)
+		c, err := peer.ReadChunk(context.Background()) // the keepalive, left unanswered
+		require.NoError(t, err)
+		require.Equal(t, MethodSEND, c.Method)
+		require.Empty(t, c.Data)
+		peer.Close()
+		<-s.Done()
+		assert.NoError(t, s.Err(), "only the session's own keepalive was pending")
+	})
+}
+
+// A clean close with nothing pending leaves Err nil.
+func TestSessionErrNilOnACleanCloseWithNothingPending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, peer := pipeSessionAndPeer(t, SessionConfig{KeepaliveInterval: -1})
+		resp := peerSendExpect(t, peer, textSend(peer, "hi"))
+		require.Equal(t, 200, resp.Code)
+		peer.Close()
+		<-s.Done()
+		assert.NoError(t, s.Err())
+	})
+}

@@ -511,3 +511,62 @@ func TestParseErrorMessage(t *testing.T) {
 	assert.Equal(t, `msrp: malformed start line: "GET / HTTP/1.1"`, err.Error())
 	assert.True(t, errors.Is(err, ErrBadStartLine))
 }
+
+// A chunk refused at its head (Parser.checkHead) has its body
+// skipped, whatever the body holds: end-line lookalikes (no CRLF before
+// them, a wrong flag, no CRLF after the flag, another transaction id), and
+// the stream stays in step: the chunks after it come out whole, fed at once
+// or a byte at a time.
+func TestParserHeadRefusalKeepsTheStreamInStep(t *testing.T) {
+	refusal := errors.New("not for us")
+	head := "MSRP abcd1234 SEND\r\nTo-Path: msrp://x/s;tcp\r\nFrom-Path: msrp://y/t;tcp\r\nContent-Type: text/plain\r\n\r\n"
+	bodies := []string{
+		"-------abcd1234$\r\n",                            // at the body's start, no CRLF before it
+		"x-------abcd1234$\r\ny",                          // mid-line
+		"a\r\n-------abcd1234x\r\nb",                      // wrong flag
+		"a\r\n-------abcd1234$x\r\n",                      // no CRLF after the flag
+		"a\r\n-------abcd12345$\r\n",                      // a longer tid
+		"a\r\n-------abcd123$\r\n",                        // a shorter tid
+		"\r\n-------abcd1234",                             // cut at the marker, then more body
+		"MSRP efgh5678 SEND\r\nTo-Path: x\r\n\r\n",        // a chunk's start inside the body
+		strings.Repeat("\r\n-------abcd1234\r", 50) + "z", // many near-misses
+	}
+	next := "MSRP efgh5678 SEND\r\nTo-Path: msrp://x/s;tcp\r\nFrom-Path: msrp://y/t;tcp\r\nContent-Type: text/plain\r\n\r\nnext body\r\n-------efgh5678$\r\n"
+	for _, body := range bodies {
+		stream := head + body + "\r\n-------abcd1234+\r\n" + next
+		for _, step := range []int{len(stream), 1, 7} {
+			p := &Parser{checkHead: func(c *Chunk) error {
+				if c.TransactionID == "abcd1234" {
+					return refusal
+				}
+				return nil
+			}}
+			var got []*Chunk
+			var errs []error
+			b := []byte(stream)
+			for len(b) > 0 {
+				piece := b[:min(step, len(b))]
+				b = b[len(piece):]
+				for len(piece) > 0 {
+					c, n, err := p.Feed(piece)
+					piece = piece[n:]
+					if c != nil {
+						got = append(got, c)
+					}
+					if err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			require.Len(t, errs, 1, "body %q step %d: %v", body, step, errs)
+			assert.ErrorIs(t, errs[0], refusal)
+			var pe *ChunkParseError
+			require.ErrorAs(t, errs[0], &pe)
+			assert.Nil(t, pe.Chunk.Data, "the refused body is not kept")
+			require.Len(t, got, 1, "body %q step %d", body, step)
+			assert.Equal(t, "efgh5678", got[0].TransactionID)
+			assert.Equal(t, "next body", string(got[0].Data))
+			assert.False(t, p.InChunk())
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,14 +239,18 @@ func (a *ServerAcceptor) Complete(ctx context.Context, fullRemotePath []URI) (*M
 		s.mu.Unlock()
 		return nil, errors.New("msrp: Complete already called")
 	}
-	// The first connection that came from this peer is taken; others that
-	// came for the session, from anyone else, are refused.
+	// The latest connection from this peer is taken: a peer that connects
+	// again has given up on its earlier connections, which may be dead.
+	// Those get 506, and connections from anyone else 481.
 	var claimed *parkedConn
-	for _, p := range a.parked {
-		if claimed == nil && p.key == w.key {
-			claimed = p
-		} else {
+	for _, p := range slices.Backward(a.parked) {
+		switch {
+		case p.key != w.key:
 			p.wake <- parkOutcome{code: 481, reason: "Invalid From-Path"}
+		case claimed == nil:
+			claimed = p
+		default:
+			p.wake <- parkOutcome{code: 506}
 		}
 	}
 	a.parked = nil
@@ -362,7 +367,7 @@ func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
 // bindIncoming reads the first chunk and binds the connection, or returns
 // why not (after answering the peer where an answer is due).
 func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) error {
-	done := t.bindingLimits(func(c *Chunk) error { _, _, err := s.sessionFor(c); return err })
+	done := t.bindingLimits(s.vetHead)
 	first, err := t.readBindingChunk(ctx)
 	if err != nil {
 		return err
@@ -470,6 +475,26 @@ func (s *MSRPServer) sessionFor(c *Chunk) (*ServerAcceptor, []URI, error) {
 	return a, from, nil
 }
 
+// vetHead checks a connection's chunk on its headers, before its body is
+// read: it must name a session the server expects and, once that session's
+// Complete has said who the peer is, come from that peer; then its paths
+// are verified.
+func (s *MSRPServer) vetHead(c *Chunk) (verified bool, err error) {
+	a, from, err := s.sessionFor(c)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.waiter == nil {
+		return false, nil
+	}
+	if a.waiter.key != s.remoteKey(from) {
+		return false, &TransactionError{Code: 481, Comment: "Invalid From-Path"}
+	}
+	return true, nil
+}
+
 // finishBinding answers the peer's first request and hands the transport to
 // the Complete call w. The session is marked bound already; it is forgotten
 // when the transport closes.
@@ -483,10 +508,24 @@ func (s *MSRPServer) finishBinding(ctx context.Context, t *MSRPTransport, first 
 		return err
 	}
 	bindingDone()
-	t.onClose = func() {
-		s.mu.Lock()
-		s.forgetLocked(a)
-		s.mu.Unlock()
+	s.mu.Lock()
+	var gone error // Cleanup or Close came while the binding was answered
+	switch {
+	case a.cleaned:
+		gone = errCleanedUp
+	case s.closed:
+		gone = ErrServerClosed
+	default:
+		t.onClose = func() {
+			s.mu.Lock()
+			s.forgetLocked(a)
+			s.mu.Unlock()
+		}
+	}
+	s.mu.Unlock()
+	if gone != nil {
+		w.result <- serverResult{err: gone}
+		return gone
 	}
 	w.result <- serverResult{t: t}
 	return nil

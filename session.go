@@ -189,6 +189,7 @@ type MSRPSession struct {
 	queue       []*outItem          // single chunks (requests, responses, REPORTs), in order
 	messages    []*OutgoingMessage  // messages with chunks still to send, served in turn
 	writing     int                 // chunks the writer has taken and not yet settled
+	writingOwn  int                 // of those, the session's own (keepalive)
 	outstanding int                 // chunks queued, being written or awaiting a response
 	byTID       map[string]*outItem // requests until they are settled (written, or answered)
 	seq         uint64              // numbers items in the order they were made
@@ -232,6 +233,7 @@ type outItem struct {
 	internal   func(resp *Chunk, err error) // the session's own (keepalive): run with mu held
 	msg        *OutgoingMessage             // the message this chunk belongs to, if any
 	progress   int64                        // the message's bytes up to this chunk's end
+	checked    bool                         // the encoder's checks passed when it was queued
 
 	seq      uint64    // its place in the order items were made
 	queued   bool      // in s.queue
@@ -497,6 +499,26 @@ func (s *MSRPSession) Close() error {
 	return nil
 }
 
+// workLeftLocked tells whether anything of the application's or owed to
+// the peer is unfinished: queued, being written, awaiting its response, or
+// a message going either way. The session's own keepalive does not count.
+func (s *MSRPSession) workLeftLocked() bool {
+	if len(s.messages) > 0 || len(s.incoming.active) > 0 || s.writing > s.writingOwn {
+		return true
+	}
+	for _, it := range s.queue {
+		if it.internal == nil {
+			return true
+		}
+	}
+	for _, it := range s.byTID {
+		if it.internal == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // end stops the session because of cause (nil for a completed Shutdown,
 // ErrSessionClosed for Close) the first time it is called.
 func (s *MSRPSession) end(cause error) {
@@ -515,7 +537,7 @@ func (s *MSRPSession) endLocked(cause error) {
 	if graceful {
 		cause = ErrSessionClosed
 	}
-	s.lost = s.lost || len(s.queue) > 0 || len(s.byTID) > 0 || len(s.messages) > 0 || s.writing > 0 || len(s.incoming.active) > 0
+	s.lost = s.lost || s.workLeftLocked()
 	if cause == io.EOF { // the transport's word for the peer closing at a chunk boundary
 		cause = ErrPeerClosed
 	}

@@ -109,7 +109,7 @@ func (s *MSRPSession) respondLocked(req *Chunk, code int, comment string) {
 	if !req.ResponseWanted(code) || s.state >= StateClosing {
 		return
 	}
-	resp, err := NewResponse(req, code, comment)
+	resp, err := s.t.newResponse(req, code, comment)
 	if err != nil {
 		return // no path to answer along
 	}

@@ -29,6 +29,12 @@ func (s *MSRPSession) SendChunk(c *Chunk, onResponse func(resp *Chunk, err error
 
 // enqueue admits an item to the queue, or says why not.
 func (s *MSRPSession) enqueue(it *outItem) error {
+	// A chunk the encoder would refuse is refused now, to the caller,
+	// rather than later to a callback that may not exist.
+	if err := it.c.check(); err != nil {
+		return err
+	}
+	it.checked = true
 	s.mu.Lock()
 	defer s.unlock()
 	// While a Shutdown flushes, what is owed to the peer still goes out:
@@ -140,7 +146,7 @@ func (s *MSRPSession) Respond(req *Chunk, code int, comment string) error {
 	if !req.ResponseWanted(code) {
 		return nil
 	}
-	resp, err := NewResponse(req, code, comment)
+	resp, err := s.t.newResponse(req, code, comment)
 	if err != nil {
 		return err
 	}
@@ -171,7 +177,7 @@ func (s *MSRPSession) makeReport(c *Chunk, code int, comment string) (*Chunk, er
 	if comment == "" {
 		comment = StatusText(code)
 	}
-	r.Headers.Add(HeaderStatus, Status{Code: code, Comment: comment}.String())
+	r.Headers.Add(HeaderStatus, Status{Code: code, Comment: cleanComment(comment)}.String())
 	return r, nil
 }
 
@@ -230,6 +236,13 @@ func (s *MSRPSession) writer() {
 			return
 		}
 		s.writing += len(items)
+		own := 0
+		for _, it := range items {
+			if it.internal != nil {
+				own++
+			}
+		}
+		s.writingOwn += own
 		s.unlock()
 		if len(items) == 0 {
 			<-s.writerWake
@@ -240,6 +253,7 @@ func (s *MSRPSession) writer() {
 		if err != nil {
 			s.endLocked(err) // while s.writing still counts the batch as lost
 			s.writing -= len(items)
+			s.writingOwn -= own
 			for _, it := range items {
 				s.settleLocked(it, nil, closedError(err))
 			}
@@ -247,6 +261,7 @@ func (s *MSRPSession) writer() {
 			return
 		}
 		s.writing -= len(items)
+		s.writingOwn -= own
 		s.touchLocked()
 		for _, it := range items {
 			s.writtenLocked(it)
@@ -330,7 +345,7 @@ func (s *MSRPSession) write(items []*outItem) error {
 	var refusals []error
 	if !single {
 		for _, it := range items {
-			b, err := it.c.appendHead(buf)
+			b, err := it.c.appendHead(buf, it.checked)
 			if err != nil {
 				refused, refusals = append(refused, it), append(refusals, err)
 				continue
@@ -354,7 +369,7 @@ func (s *MSRPSession) write(items []*outItem) error {
 	switch {
 	case single:
 		wctx, cancel := context.WithTimeout(s.ctx, s.cfg.responseTimeout())
-		err = s.t.WriteChunk(wctx, items[0].c)
+		err = s.t.writeChunk(wctx, items[0].c, items[0].checked)
 		cancel()
 		if errors.Is(err, ErrInvalidChunk) || errors.Is(err, ErrBodyContainsEndLine) {
 			s.mu.Lock()

@@ -198,8 +198,9 @@ func TestSessionIncomingRules(t *testing.T) {
 	assert.Equal(t, 415, codeOf(modify(func(c *Chunk) { c.Headers.Del(HeaderContentType) })))
 	assert.Equal(t, 481, codeOf(modify(func(c *Chunk) { c.Headers.Set(HeaderToPath, "msrp://127.0.0.1:2/other;tcp") })))
 	assert.Equal(t, 481, codeOf(modify(func(c *Chunk) { c.Headers.Set(HeaderFromPath, "msrp://127.0.0.1:9/stranger;tcp") })))
-	// No path to answer along: a response's To-Path is built from the From-Path.
-	assert.Equal(t, 0, codeOf(modify(func(c *Chunk) { c.Headers.Set(HeaderFromPath, "not a uri") })))
+	// A From-Path that does not parse gets its 400 along the path the
+	// session knows (a response's To-Path is otherwise built from it).
+	assert.Equal(t, 400, codeOf(modify(func(c *Chunk) { c.Headers.Set(HeaderFromPath, "not a uri") })))
 	assert.Equal(t, 200, codeOf(peer.MakeSendRequest("", nil, 1, 0)), "empty SEND, as in binding and keepalive")
 
 	// Failure-Report rules (RFC 4975 §7.1.2).
@@ -509,7 +510,7 @@ func TestSessionSendChunkChecks(t *testing.T) {
 func TestSessionShutdownFlushes(t *testing.T) {
 	leakcheck.Check(t)
 	rec := newRecorder()
-	a, _ := sessionPair(t, SessionConfig{}, SessionConfig{OnIncoming: rec.onChunk})
+	a, b := sessionPair(t, SessionConfig{}, SessionConfig{OnIncoming: rec.onChunk})
 	var answered sync.WaitGroup
 	for i := range 50 {
 		answered.Add(1)
@@ -520,6 +521,9 @@ func TestSessionShutdownFlushes(t *testing.T) {
 	}
 	require.NoError(t, a.Shutdown(context.Background()))
 	answered.Wait()
+	// b answers as it reads and runs OnIncoming after; it ends when a
+	// closes, and its Done waits for the last callback.
+	<-b.Done()
 	chunks, _ := rec.snapshot()
 	assert.Len(t, chunks, 50, "everything queued went out and was answered")
 }

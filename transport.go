@@ -79,8 +79,9 @@ type MSRPTransport struct {
 	smallReads bool
 }
 
-// Limits on a connection that has not bound yet: its first chunk, headers
-// and body, must fit in bindingMaxChunk.
+// Limits on a connection that has not bound yet: a chunk, headers and
+// body, must fit in bindingMaxChunk unless its paths are those expected
+// (a server whose Complete has not come yet cannot know the peer's path).
 const (
 	bindingMaxChunk   = 32 << 10
 	bindingMaxLine    = 4 << 10
@@ -89,21 +90,32 @@ const (
 
 // bindingLimits applies the limits of an unbound connection, and check to
 // the head of each chunk before its body is read (see Parser.checkHead).
-// done restores the transport's own limits once the connection is bound.
-func (t *MSRPTransport) bindingLimits(check func(*Chunk) error) (done func()) {
+// Once check has verified both paths of a chunk, that chunk and those
+// after it may be as large as the transport's own limits allow: the peer
+// is the one expected. done restores the transport's own limits once the
+// connection is bound.
+func (t *MSRPTransport) bindingLimits(check func(*Chunk) (verified bool, err error)) (done func()) {
 	t.readMu.Lock()
 	defer t.readMu.Unlock()
 	saved := t.parser
-	t.parser.MaxLineLength = min(orDefault(saved.MaxLineLength, DefaultMaxLineLength), bindingMaxLine)
-	t.parser.MaxHeaders = min(orDefault(saved.MaxHeaders, DefaultMaxHeaders), bindingMaxHeaders)
-	t.parser.MaxChunkSize = min(orDefault(saved.MaxChunkSize, DefaultMaxChunkSize), bindingMaxChunk)
-	t.parser.checkHead = check
+	p := &t.parser
+	p.MaxLineLength = min(orDefault(saved.MaxLineLength, DefaultMaxLineLength), bindingMaxLine)
+	p.MaxHeaders = min(orDefault(saved.MaxHeaders, DefaultMaxHeaders), bindingMaxHeaders)
+	p.MaxChunkSize = min(orDefault(saved.MaxChunkSize, DefaultMaxChunkSize), bindingMaxChunk)
+	// The parser calls checkHead from Feed, with readMu held by the reader.
+	p.checkHead = func(c *Chunk) error {
+		verified, err := check(c)
+		if verified {
+			p.MaxChunkSize = saved.MaxChunkSize
+		}
+		return err
+	}
 	t.smallReads = true
 	return func() {
 		t.readMu.Lock()
 		defer t.readMu.Unlock()
-		t.parser.MaxLineLength, t.parser.MaxHeaders, t.parser.MaxChunkSize = saved.MaxLineLength, saved.MaxHeaders, saved.MaxChunkSize
-		t.parser.checkHead = nil
+		p.MaxLineLength, p.MaxHeaders, p.MaxChunkSize = saved.MaxLineLength, saved.MaxHeaders, saved.MaxChunkSize
+		p.checkHead = nil
 		t.smallReads = false
 	}
 }
@@ -487,13 +499,19 @@ func (t *MSRPTransport) unreadChunks(cs ...*Chunk) {
 // connection. If the write fails or ctx ends part-way, the stream is broken:
 // the transport closes and every later write returns the error.
 func (t *MSRPTransport) WriteChunk(ctx context.Context, c *Chunk) error {
+	return t.writeChunk(ctx, c, false)
+}
+
+// writeChunk is WriteChunk for a chunk that may have passed the encoder's
+// checks already.
+func (t *MSRPTransport) writeChunk(ctx context.Context, c *Chunk, checked bool) error {
 	bufp := writeBufPool.Get().(*[]byte)
 	defer func() {
 		if cap(*bufp) <= 64<<10 {
 			writeBufPool.Put(bufp)
 		}
 	}()
-	head, err := c.appendHead((*bufp)[:0])
+	head, err := c.appendHead((*bufp)[:0], checked)
 	if err != nil {
 		return err
 	}
@@ -559,11 +577,48 @@ func (t *MSRPTransport) WriteResponse(ctx context.Context, req *Chunk, code int,
 	if !req.ResponseWanted(code) {
 		return nil
 	}
-	resp, err := NewResponse(req, code, comment)
+	resp, err := t.newResponse(req, code, comment)
 	if err != nil {
 		return err
 	}
 	return t.WriteChunk(ctx, resp)
+}
+
+// newResponse is NewResponse for a request that came on this transport:
+// when a path of the request does not parse, which is what a 400 may be
+// about, the answer takes the paths the transport expects, so that the
+// peer still hears why.
+func (t *MSRPTransport) newResponse(req *Chunk, code int, comment string) (*Chunk, error) {
+	resp, err := NewResponse(req, code, comment)
+	if err == nil || !req.IsRequest() {
+		return resp, err
+	}
+	t.pathMu.RLock()
+	full := append(slices.Clone(t.localPath), t.remotePath...)
+	local := t.localURI
+	t.pathMu.RUnlock()
+	if len(full) == 0 || local.Host == "" {
+		return nil, err
+	}
+	to := full[:1]
+	if req.Method != MethodSEND {
+		to = full
+	}
+	from := []URI{local}
+	if v, ok := req.Headers.Lookup(HeaderToPath); ok {
+		if p, perr := ParsePath(v); perr == nil {
+			from = p[:1]
+		}
+	}
+	if v, ok := req.Headers.Lookup(HeaderFromPath); ok {
+		if p, perr := ParsePath(v); perr == nil {
+			to = p[:1]
+			if req.Method != MethodSEND {
+				to = p
+			}
+		}
+	}
+	return responseChunk(req.TransactionID, code, comment, FormatPath(to), FormatPath(from)), nil
 }
 
 // ---- Context and deadlines -----------------------------------------------------
