@@ -138,8 +138,10 @@ func TestTwoProcessesTalk(t *testing.T) {
 				connectArgs = append(connectArgs, "--tls-fingerprint", fp)
 			}
 			connector := start(t, append(connectArgs, strings.Fields(path)...)...)
+			// The connector's a=path port is not a listener, and it says so.
+			connector.stderr.wait(t, "nothing listens on it")
 			connector.stderr.wait(t, "session up")
-			listener.stderr.wait(t, "session up")
+			assert.Contains(t, listener.stderr.wait(t, "session up"), "connected from 127.0.0.1:", "the listener shows where the peer really is")
 
 			fmt.Fprintln(connector.stdin, "hello from the connector")
 			assert.Equal(t, "peer> hello from the connector", listener.stdout.wait(t, "hello from the connector"), "what arrives is marked")
