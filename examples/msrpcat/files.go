@@ -28,7 +28,8 @@ type receiver struct {
 type incomingFile struct {
 	hash hash.Hash
 	file *os.File // nil when not saved
-	path string
+	path string   // where it is saved
+	into string   // with --force: the name the file takes once whole
 }
 
 func (in *incomingFile) Write(p []byte) (int, error) {
@@ -53,7 +54,7 @@ func (r *receiver) writer(_ *msrp.MSRPSession, m *msrp.IncomingMessage) io.Write
 	r.files[m.MessageID] = in
 	if r.dir != "" {
 		var err error
-		if in.file, in.path, err = r.create(savedName(m)); err != nil {
+		if err = r.create(in, savedName(m)); err != nil {
 			r.say("cannot save the file of message %s: %v", m.MessageID, err)
 		}
 	}
@@ -68,9 +69,19 @@ func (r *receiver) done(m *msrp.IncomingMessage) bool {
 	}
 	delete(r.files, m.MessageID)
 	if in.file != nil {
-		in.file.Close()
-		if m.Err != nil {
-			os.Remove(in.path) // half a file is no file
+		err := in.file.Close()
+		switch {
+		case m.Err != nil || err != nil:
+			os.Remove(in.path) // half a file is no file; what it was to replace stays
+		case in.into != "":
+			// Rename replaces what has the name, a symbolic link
+			// included, never the file a link points to.
+			err = os.Rename(in.path, in.into)
+			in.path = in.into
+		}
+		if err != nil && m.Err == nil {
+			r.say("cannot save the file of message %s: %v", m.MessageID, err)
+			in.file = nil
 		}
 	}
 	if m.Err != nil {
@@ -86,12 +97,19 @@ func (r *receiver) done(m *msrp.IncomingMessage) bool {
 }
 
 // create makes the file for name in the folder: never over another file
-// unless --force, but under the next free name "name-1.ext", ...
-func (r *receiver) create(name string) (*os.File, string, error) {
+// unless --force, but under the next free name "name-1.ext", ... With
+// --force the file is written under a temporary name and takes its own
+// once whole, so a failed transfer leaves the old file as it was.
+// O_EXCL never follows a symbolic link of the name, and rename replaces
+// the link itself: the peer's name never reaches outside the folder.
+func (r *receiver) create(in *incomingFile, name string) error {
 	if r.force {
-		path := filepath.Join(r.dir, name)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		return f, path, err
+		f, err := os.CreateTemp(r.dir, ".msrpcat-*.part")
+		if err != nil {
+			return err
+		}
+		in.file, in.path, in.into = f, f.Name(), filepath.Join(r.dir, name)
+		return nil
 	}
 	ext := filepath.Ext(name)
 	stem := strings.TrimSuffix(name, ext)
@@ -103,15 +121,20 @@ func (r *receiver) create(name string) (*os.File, string, error) {
 		path := filepath.Join(r.dir, candidate)
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if !errors.Is(err, fs.ErrExist) {
-			return f, path, err
+			if err == nil {
+				in.file, in.path = f, path
+			}
+			return err
 		}
 	}
-	return nil, "", fmt.Errorf("no free name for %s in %s", name, r.dir)
+	return fmt.Errorf("no free name for %s in %s", name, r.dir)
 }
 
 // savedName is the name a received file is saved under: the base of the
 // filename its sender gave (Content-Disposition), if that is a plain name;
-// no path from the peer is trusted. Else "msrp-<Message-ID>".
+// no path from the peer is trusted, nor a name with control or format
+// characters (a right-to-left override would disguise its extension).
+// Else "msrp-<Message-ID>".
 func savedName(m *msrp.IncomingMessage) string {
 	fallback := "msrp-" + m.MessageID
 	_, params, err := mime.ParseMediaType(m.Headers.Get("Content-Disposition"))
@@ -120,7 +143,7 @@ func savedName(m *msrp.IncomingMessage) string {
 	}
 	name := filepath.Base(strings.ReplaceAll(params["filename"], `\`, "/"))
 	if name == "" || name == "." || name == ".." || name == "/" || strings.HasPrefix(name, ".") || len(name) > 200 ||
-		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || unicode.IsControl(r) }) {
+		strings.ContainsFunc(name, func(r rune) bool { return r == '/' || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
 		return fallback
 	}
 	return name

@@ -166,8 +166,10 @@ func parseArgs(args []string, help io.Writer) (*options, error) {
 		}
 	}
 	if o.file != "" {
-		if _, err := os.Stat(o.file); err != nil {
+		if info, err := os.Stat(o.file); err != nil {
 			return nil, err
+		} else if !info.Mode().IsRegular() {
+			return nil, fmt.Errorf("--file %q is not a file", o.file)
 		}
 	}
 	if o.out != "" {
