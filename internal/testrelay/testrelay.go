@@ -4,6 +4,7 @@
 package testrelay
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
@@ -12,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -85,10 +87,8 @@ func Start(useTLS bool, port int) (*Relay, error) {
 	if err != nil {
 		return nil, ErrNotInstalled
 	}
-	if useTLS {
-		if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so"); err != nil {
-			return nil, ErrNotInstalled
-		}
+	if useTLS && !hasTLSModule() {
+		return nil, ErrNotInstalled
 	}
 	if port == 0 {
 		if port, err = freePort(); err != nil {
@@ -107,6 +107,7 @@ func Start(useTLS bool, port int) (*Relay, error) {
 	cfg := filepath.Join(dir, "msrp-relay.cfg")
 	r.cmd = exec.Command(bin, "-f", cfg, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"), "-m", "64", "-M", "8")
 	r.cmd.Stdout, r.cmd.Stderr = r, r
+	endWithUs(r.cmd) // a test binary that dies takes its relay with it
 	if err := r.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -116,9 +117,8 @@ func Start(useTLS bool, port int) (*Relay, error) {
 		close(r.done)
 	}()
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		err := r.probe()
 		if err == nil {
-			conn.Close()
 			return r, nil
 		}
 		select {
@@ -132,6 +132,58 @@ func Start(useTLS bool, port int) (*Relay, error) {
 			return nil, fmt.Errorf("kamailio did not listen on %d: %v\n%s", port, err, r.Log())
 		}
 	}
+}
+
+// hasTLSModule tells whether kamailio-tls-modules is installed, wherever
+// the distribution keeps kamailio's modules.
+func hasTLSModule() bool {
+	for _, pattern := range []string{"/usr/lib/*/kamailio/modules/tls.so", "/usr/lib*/kamailio/modules/tls.so", "/usr/local/lib*/kamailio/modules/tls.so"} {
+		if found, _ := filepath.Glob(pattern); len(found) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// probe asks the relay for an AUTH without credentials and expects its
+// 401: a port that merely accepts connections may belong to anyone (the
+// port was taken, or another program won the race for it after freePort),
+// and then kamailio cannot bind and exits.
+func (r *Relay) probe() error {
+	addr := fmt.Sprintf("127.0.0.1:%d", r.Port)
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	scheme := "msrp"
+	if r.TLS {
+		scheme = "msrps"
+		cfg := r.ClientTLS()
+		cfg.ServerName = "127.0.0.1"
+		tc := tls.Client(conn, cfg)
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		conn = tc
+	}
+	const tid = "probe1234"
+	auth := "MSRP " + tid + " AUTH\r\n" +
+		"To-Path: " + scheme + "://" + addr + ";tcp\r\n" +
+		"From-Path: " + scheme + "://127.0.0.1:2855/probe1234;tcp\r\n" +
+		"-------" + tid + "$\r\n"
+	if _, err := io.WriteString(conn, auth); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "MSRP "+tid+" 401") {
+		return fmt.Errorf("not the relay on %s: it answered %q", addr, line)
+	}
+	return nil
 }
 
 // configure writes kamailio's configuration, and for TLS its certificate.
