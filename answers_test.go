@@ -198,3 +198,52 @@ func TestSessionRefusesAnUnwritableChunkWhenQueued(t *testing.T) {
 		assert.ErrorIs(t, s.Respond(nickname, 1000, ""), ErrInvalidChunk)
 	})
 }
+
+// Requests whose paths are odd, missing or broken each get their answer,
+// and the answer's paths are in canonical form.
+func TestAnswerOddPaths(t *testing.T) {
+	cases := []struct {
+		name, header, value, method string
+		code                        int
+	}{
+		{"upper-case scheme", HeaderFromPath, "MSRP://127.0.0.1:2/bbbb;tcp", MethodSEND, 200},
+		{"NEL between URIs", HeaderFromPath, "msrp://relay.example:2855/r;tcp\u0085msrp://127.0.0.1:2/bbbb;tcp", "FILE_OFFSET", 501},
+		{"no From-Path", HeaderFromPath, "", MethodSEND, 400},
+		{"no To-Path", HeaderToPath, "", MethodSEND, 400},
+		{"garbage To-Path", HeaderToPath, "sip:alice@example.com", MethodSEND, 400},
+		{"garbage both", HeaderFromPath + "+" + HeaderToPath, "x y", "FOO", 501},
+		{"URI params", HeaderFromPath, "msrp://127.0.0.1:2/bbbb;tcp;x=y", "FOO", 501},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				_, peer := pipeSessionAndPeer(t, SessionConfig{KeepaliveInterval: -1, AcceptTypes: []string{"*"}})
+				var c *Chunk
+				if tc.method == MethodSEND {
+					c = textSend(peer, "hi")
+				} else {
+					c = peer.MakeRequest(tc.method)
+				}
+				for _, h := range []string{HeaderFromPath, HeaderToPath} {
+					if tc.header == h || tc.header == HeaderFromPath+"+"+HeaderToPath {
+						if tc.value == "" {
+							c.Headers.Del(h)
+						} else {
+							c.Headers.Set(h, tc.value)
+						}
+					}
+				}
+				resp := peerSendExpect(t, peer, c)
+				if assert.NotNil(t, resp, "no answer") {
+					if tc.code != 200 || resp.Code != 200 {
+						assert.Equal(t, tc.code, resp.Code, resp.Comment)
+					}
+					_, err := resp.ToPath()
+					assert.NoError(t, err)
+					_, err = resp.FromPath()
+					assert.NoError(t, err)
+				}
+			})
+		})
+	}
+}

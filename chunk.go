@@ -146,7 +146,8 @@ func NewRequest(method string, toPath, fromPath []URI) *Chunk {
 // request's From-Path for a SEND (the previous hop) and the whole From-Path
 // for any other method; From-Path is the first URI of the request's To-Path.
 // An empty comment is filled in from StatusText; control characters in
-// it become spaces and bytes that are not UTF-8 become U+FFFD.
+// it become spaces, bytes that are not UTF-8 become U+FFFD, and it is cut
+// to 1 KiB.
 //
 // It only builds: whether a response may be sent at all depends on the
 // request's Failure-Report, which ResponseWanted tells.
@@ -653,12 +654,24 @@ func validMethod[S byteString](s S) bool {
 	return true
 }
 
+// maxComment bounds a status comment in bytes.
+const maxComment = 1024
+
 // cleanComment makes free text fit for a status comment: a line break or
 // other control character becomes a space, bytes that are not UTF-8 become
 // U+FFFD. Comments often carry an error's text, which may hold either (a
 // file name, errors.Join), and an answer owed to the peer must not be
 // refused for it.
 func cleanComment(s string) string {
+	if len(s) > maxComment {
+		// Long error texts are cut, at a character's start, well within
+		// any peer's line limit.
+		cut := maxComment
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
 	if validText(s) && utf8.ValidString(s) {
 		return s
 	}
@@ -918,7 +931,8 @@ func (c *Chunk) ContentType() (string, error) {
 func validMediaType(v string) bool { return scanMediaType(v, true) }
 
 // readableMediaType is what ContentType accepts from a peer: the same,
-// with any whitespace around the separators.
+// with any whitespace around the separators and empty parameters (a
+// trailing ";"), as mime.ParseMediaType reads them.
 func readableMediaType(v string) bool { return scanMediaType(v, false) }
 
 func scanMediaType(v string, strict bool) bool {
@@ -956,6 +970,9 @@ func scanMediaType(v string, strict bool) bool {
 			i++
 		}
 		space()
+		if !strict && (i == len(v) || v[i] == ';') {
+			continue // an empty parameter, as in "text/plain;", which many write
+		}
 		if !token() {
 			return false
 		}

@@ -144,12 +144,12 @@ func TestMessageIDAndContentType(t *testing.T) {
 	assert.Equal(t, "text/plain; charset=utf-8", ct)
 	// RFC 4975 §9: gen-param = pname [ "=" pval ]; a peer's whitespace
 	// around the separators is read too.
-	for _, v := range []string{"text/plain; flowed", `multipart/mixed; boundary="a;b"`, "text/plain ; charset = utf-8", " text/plain"} {
+	for _, v := range []string{"text/plain; flowed", `multipart/mixed; boundary="a;b"`, "text/plain ; charset = utf-8", " text/plain", "text/plain;", "text/plain; charset=UTF-8;"} {
 		got, err := chunkWith("Content-Type", v).ContentType()
 		assert.NoError(t, err, v)
 		assert.Equal(t, v, got)
 	}
-	for _, v := range []string{"", "text", "/", "text/", "text/plain;", "text/plain; a=", `text/plain; a="x`, `text/plain; a="\x"`, "text/plain a=b", "text/pl@in"} {
+	for _, v := range []string{"", "text", "/", "text/", "text/plain; a=", `text/plain; a="x`, `text/plain; a="\x"`, "text/plain a=b", "text/pl@in"} {
 		_, err := chunkWith("Content-Type", v).ContentType()
 		assert.ErrorIs(t, err, ErrHeaderInvalid, v)
 	}

@@ -442,6 +442,7 @@ func (a *AcceptorDirect) acceptBound(ctx context.Context, ln net.Listener, local
 	}()
 
 	var accepted atomic.Int32
+	var lifted atomic.Bool // a connection may send a first chunk over bindingMaxChunk
 	slots := make(chan struct{}, maxPendingAccepts)
 	wg.Go(func() {
 		for {
@@ -464,7 +465,7 @@ func (a *AcceptorDirect) acceptBound(ctx context.Context, ln net.Listener, local
 			a.Logger.Event("incoming connection", "from", conn.RemoteAddr().String())
 			wg.Go(func() {
 				defer func() { <-slots }()
-				t, err := a.bindIncoming(ctx, conn, local, remotePath)
+				t, err := a.bindIncoming(ctx, conn, local, remotePath, &lifted)
 				if err != nil && ctx.Err() == nil {
 					a.Logger.Event("refused connection", "from", conn.RemoteAddr().String(), "error", err.Error())
 				}
@@ -495,8 +496,12 @@ func (a *AcceptorDirect) acceptBound(ctx context.Context, ln net.Listener, local
 }
 
 // bindIncoming runs the TLS handshake and the passive binding on one
-// accepted connection, within BindTimeout.
-func (a *AcceptorDirect) bindIncoming(parent context.Context, conn net.Conn, local URI, remotePath []URI) (*MSRPTransport, error) {
+// accepted connection, within BindTimeout. A connection whose paths are
+// the expected peer's may send a first chunk of any size, but only one at
+// a time, as lifted says: anyone may write the peer's path in From-Path,
+// so this keeps what unbound connections cost within the stated bound
+// plus one chunk.
+func (a *AcceptorDirect) bindIncoming(parent context.Context, conn net.Conn, local URI, remotePath []URI, lifted *atomic.Bool) (_ *MSRPTransport, err error) {
 	ctx, stop := withStage(parent, a.bindTimeout(), ErrBindSessionTimeout)
 	defer stop()
 	if local.UseTLS {
@@ -510,10 +515,19 @@ func (a *AcceptorDirect) bindIncoming(parent context.Context, conn net.Conn, loc
 	t := a.newTransport(conn, local)
 	t.SetRemotePath(remotePath)
 	// A stranger is refused on its headers, before any body is read.
+	mine := false // this connection holds lifted
+	defer func() {
+		if mine && err != nil {
+			lifted.Store(false) // another connection may have its turn
+		}
+	}()
 	done := t.bindingLimits(func(c *Chunk) (bool, error) {
 		if len(remotePath) > 0 {
-			err := t.CheckIncomingSENDChunk(c)
-			return err == nil, err
+			if err := t.CheckIncomingSENDChunk(c); err != nil {
+				return false, err
+			}
+			mine = mine || lifted.CompareAndSwap(false, true)
+			return mine, nil
 		}
 		if to, err := c.ToPath(); err != nil || len(to) != 1 || !(to[0].Equal(local) || a.UseSessmatch && to[0].SessionID == local.SessionID) {
 			return false, &TransactionError{Code: 481, Comment: "Invalid To-Path"}

@@ -2,6 +2,7 @@ package msrp
 
 import (
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,4 +84,36 @@ func sendWithContentType(ct string) *Chunk {
 			{HeaderByteRange, "1-2/2"},
 			{HeaderContentType, ct},
 		}}
+}
+
+// A peer's Content-Type with a trailing ";" is read, as Go's
+// mime.ParseMediaType reads it, and the SEND is delivered. For a few
+// commits it got 400.
+func TestContentTypeReadsATrailingSemicolon(t *testing.T) {
+	for _, ct := range []string{"text/plain;", "text/plain; charset=UTF-8;"} {
+		t.Run(ct, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				_, peer := pipeSessionAndPeer(t, SessionConfig{KeepaliveInterval: -1, AcceptTypes: []string{"text/plain"}})
+				c := textSend(peer, "hi")
+				c.Headers.Set(HeaderContentType, ct)
+				resp := peerSendExpect(t, peer, c)
+				require.NotNil(t, resp)
+				assert.Equal(t, 200, resp.Code, "%s: %d %s", ct, resp.Code, resp.Comment)
+			})
+		})
+	}
+}
+
+// The media-type scanner reads a peer's whitespace around separators and
+// writes only the grammar.
+func TestMediaTypeScanner(t *testing.T) {
+	for _, v := range []string{"text/plain", "text/plain ; charset = utf-8", "text/plain;\tcharset=\"a;b\"", "a/b;flag", "a/b; x=\"\\\"\""} {
+		assert.True(t, readableMediaType(v), v)
+	}
+	for _, v := range []string{"text/plain; charset = utf-8", "text/plain ;charset=utf-8", "text/plain;  a=b", "text/plain;", "a/b; x=\"\\n\"", "a/b;x=\"unterminated", "a/b;(c)=d", "a/b c"} {
+		assert.False(t, validMediaType(v), v)
+	}
+	for _, v := range []string{"text/plain;charset=utf-8", "text/plain; charset=utf-8", "a/b;x=\"\\\\ \\\" é\"", "a/b;flag;y=z", "application/vnd.gsma.rcs-ft-http+xml"} {
+		assert.True(t, validMediaType(v), v)
+	}
 }

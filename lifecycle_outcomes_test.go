@@ -248,3 +248,37 @@ func TestSessionErrNilOnACleanCloseWithNothingPending(t *testing.T) {
 		assert.NoError(t, s.Err())
 	})
 }
+
+// Shutdown does not wait for the session's own keepalive, which nobody
+// asked for, and Err stays nil. Before, the flush waited for its response
+// for a whole ResponseTimeout, the 408 ended the session with "keepalive
+// got no response", and that became Err.
+func TestSessionShutdownDoesNotWaitForTheKeepalive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, peer := pipeSessionAndPeer(t, SessionConfig{KeepaliveInterval: time.Second, ResponseTimeout: 30 * time.Second})
+		got := make(chan *Chunk, 16)
+		go func() { // the peer reads but answers nothing
+			for {
+				c, err := peer.ReadChunk(context.Background())
+				if err != nil {
+					close(got)
+					return
+				}
+				got <- c
+			}
+		}()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		ka := <-got
+		require.Equal(t, MethodSEND, ka.Method)
+		require.Empty(t, ka.Data, "the keepalive is on the wire")
+
+		start := time.Now()
+		err := s.Shutdown(context.Background())
+		took := time.Since(start)
+		assert.NoError(t, err)
+		<-s.Done()
+		assert.NoError(t, s.Err(), "Err after a Shutdown that lost nothing")
+		assert.Less(t, took, 5*time.Second, "Shutdown waited for the session's own keepalive")
+	})
+}

@@ -223,6 +223,8 @@ func (im *inMessage) contradicts(r ByteRange, n int64, flag byte) string {
 		return "Byte-Range total differs from the message's"
 	case size == Unknown && r.Total != Unknown && r.Total < im.highest:
 		return "Byte-Range total is below bytes already received"
+	case size == Unknown && r.Total != Unknown && im.lastSeen && r.Total != im.endPos:
+		return "Byte-Range total differs from where the last chunk ended"
 	}
 	if size == Unknown {
 		size = r.Total

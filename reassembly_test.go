@@ -246,3 +246,40 @@ func TestReassemblyChunkBeyondTheKnownSize(t *testing.T) {
 		assert.Equal(t, 400, resp.Code, "bytes 1000001-1000008 of a 100-byte message")
 	})
 }
+
+// The last chunk ("$") arrives first, beyond a gap, with total "*": the
+// message ends at byte 10. A later chunk that says the total is 20
+// contradicts it and gets 400. Before, it was taken, and the message
+// completed with Size 20 and 10 bytes of Data.
+func TestReassemblyTotalAfterTheLastChunkMustMatchItsEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		_, peer := pipeSessionAndPeer(t, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{OnMessage: rec.onMessage}})
+		resp := peerSendExpect(t, peer, messagePiece(peer, "mid12345", "56789", "6-10/*", FlagEnd))
+		require.NotNil(t, resp)
+		require.Equal(t, 200, resp.Code)
+		resp = peerSendExpect(t, peer, messagePiece(peer, "mid12345", "01234", "1-5/20", FlagContinued))
+		require.NotNil(t, resp)
+		synctest.Wait()
+		_, msgs := rec.snapshot()
+		if resp.Code == 200 && len(msgs) == 1 && msgs[0].Err == nil {
+			m := msgs[0]
+			assert.Equal(t, m.Size, int64(len(m.Data)), "a complete message of Size %d with %d bytes of Data (%q)", m.Size, len(m.Data), m.Data)
+		}
+		assert.Equal(t, 400, resp.Code, "a total of 20 for a message whose last chunk ended at byte 10")
+	})
+}
+
+// The same contradiction with the total known first (the last chunk then
+// must end at it) is refused.
+func TestReassemblyLastChunkBeforeTheKnownTotal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		_, peer := pipeSessionAndPeer(t, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{OnMessage: rec.onMessage}})
+		resp := peerSendExpect(t, peer, messagePiece(peer, "mid12345", "01234", "1-5/20", FlagContinued))
+		require.Equal(t, 200, resp.Code)
+		resp = peerSendExpect(t, peer, messagePiece(peer, "mid12345", "56789", "6-10/*", FlagEnd))
+		require.NotNil(t, resp)
+		assert.Equal(t, 400, resp.Code)
+	})
+}

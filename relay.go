@@ -31,7 +31,9 @@ import (
 // names another.
 //
 // Printing the settings (String, %#v, or a slog attribute) never shows the
-// password.
+// password. Hold them in a named field, not embedded: embedding would
+// promote their Format and MarshalJSON to the outer struct, which would
+// then print and marshal as the relay settings alone.
 type MSRPRelaySettings struct {
 	Domain     string      // the relay's domain: digest realm, SRV name, AUTH URI host
 	Username   string      // digest username

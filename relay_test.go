@@ -14,6 +14,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"bytes"
+	"log/slog"
+
 	"github.com/go-msrp/msrp/internal/digest"
 	"github.com/go-msrp/msrp/internal/leakcheck"
 	"github.com/go-msrp/msrp/internal/pipenet"
@@ -658,4 +661,34 @@ func TestRelaySettingsJSONRoundTrip(t *testing.T) {
 	assert.NoError(t, err, "settings written as JSON cannot be read back: %s", raw)
 	assert.Equal(t, "example.com", out.Relay.Domain)
 	assert.Equal(t, "alice", out.Relay.Username)
+}
+
+// Every field but Password and TLSConfig survives a JSON round trip, as a
+// value, a pointer and a field; the password never appears, including
+// through slog's JSON handler.
+func TestRelaySettingsJSONAsValuePointerAndField(t *testing.T) {
+	in := MSRPRelaySettings{Domain: "relay.example", Username: "alice", Password: "s3cr3t\"pw",
+		Host: "10.0.0.1", Port: 2856, DisableTLS: true, Expires: 600}
+	for _, v := range []any{in, &in, struct{ R MSRPRelaySettings }{in}, struct{ R *MSRPRelaySettings }{&in}} {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "s3cr3t")
+	}
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	var out MSRPRelaySettings
+	require.NoError(t, json.Unmarshal(b, &out))
+	want := in
+	want.Password = ""
+	assert.Equal(t, want, out)
+
+	zero, err := json.Marshal(MSRPRelaySettings{})
+	require.NoError(t, err)
+	var z MSRPRelaySettings
+	require.NoError(t, json.Unmarshal(zero, &z))
+	assert.Equal(t, MSRPRelaySettings{}, z)
+
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "relay", in, "ptr", &in, "conn", &ConnectorRelay{Relay: in})
+	assert.NotContains(t, buf.String(), "s3cr3t")
 }

@@ -43,7 +43,11 @@ const refusalTimeout = 2 * time.Second
 // What an unbound connection may cost is bounded: its first chunk, headers
 // and body, must fit in 32 KiB (bindingMaxChunk), and reads while binding
 // use a 512-byte buffer, so that MaxPendingConnections connections that
-// stall half-way hold about that many times 40 KiB.
+// stall half-way hold about that many times 40 KiB. The one exception is
+// a single connection per waiting Complete whose paths are the peer's that
+// Complete names: its first chunk may be as large as the transport's own
+// limit allows, for stacks that bind with a message rather than an empty
+// SEND.
 type MSRPServer struct {
 	ConnectConfig
 	// MaxPendingConnections bounds the accepted connections not yet bound;
@@ -91,6 +95,7 @@ type ServerAcceptor struct {
 	prepared bool
 	cleaned  bool
 	bound    bool
+	lifted   bool            // a connection may send a first chunk over bindingMaxChunk
 	waiter   *completeWaiter // the Complete in progress
 	parked   []*parkedConn   // connections for this session that came before Complete
 }
@@ -366,8 +371,16 @@ func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
 
 // bindIncoming reads the first chunk and binds the connection, or returns
 // why not (after answering the peer where an answer is due).
-func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) error {
-	done := t.bindingLimits(s.vetHead)
+func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) (err error) {
+	var lifted *ServerAcceptor // the session whose lift this connection holds
+	defer func() {
+		if lifted != nil && err != nil {
+			s.mu.Lock()
+			lifted.lifted = false // another connection may have its turn
+			s.mu.Unlock()
+		}
+	}()
+	done := t.bindingLimits(func(c *Chunk) (bool, error) { return s.vetHead(c, &lifted) })
 	first, err := t.readBindingChunk(ctx)
 	if err != nil {
 		return err
@@ -477,22 +490,30 @@ func (s *MSRPServer) sessionFor(c *Chunk) (*ServerAcceptor, []URI, error) {
 
 // vetHead checks a connection's chunk on its headers, before its body is
 // read: it must name a session the server expects and, once that session's
-// Complete has said who the peer is, come from that peer; then its paths
-// are verified.
-func (s *MSRPServer) vetHead(c *Chunk) (verified bool, err error) {
+// Complete has said who the peer is, come from that peer. Such a
+// connection may then send a first chunk of any size, but one per session
+// at a time (*lifted records which): anyone who knows the session may
+// write the peer's path in From-Path, and unbound connections must stay
+// within their stated cost plus one chunk per waiting Complete.
+func (s *MSRPServer) vetHead(c *Chunk, lifted **ServerAcceptor) (lift bool, err error) {
 	a, from, err := s.sessionFor(c)
 	if err != nil {
 		return false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a.waiter == nil {
+	switch {
+	case a.waiter == nil:
 		return false, nil
-	}
-	if a.waiter.key != s.remoteKey(from) {
+	case a.waiter.key != s.remoteKey(from):
 		return false, &TransactionError{Code: 481, Comment: "Invalid From-Path"}
+	case *lifted == a:
+		return true, nil
+	case !a.lifted:
+		a.lifted, *lifted = true, a
+		return true, nil
 	}
-	return true, nil
+	return false, nil
 }
 
 // finishBinding answers the peer's first request and hands the transport to

@@ -38,6 +38,20 @@ func (l *writeGateListener) Accept() (net.Conn, error) {
 	return &writeGateConn{Conn: c, l: l}, nil
 }
 
+// gatedServer is a server whose connections' writes wait at gl's gate.
+func gatedServer() (*writeGateListener, *MSRPServer) {
+	gl := &writeGateListener{entered: make(chan struct{}, 1), open: make(chan struct{})}
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{
+		BindTimeout: 5 * time.Second,
+		Listen: func(ctx context.Context, network, addr string) (net.Listener, error) {
+			ln, err := net.Listen(network, addr)
+			gl.Listener = ln
+			return gl, err
+		},
+	}}
+	return gl, srv
+}
+
 func (c *writeGateConn) Write(b []byte) (int, error) {
 	select {
 	case c.l.entered <- struct{}{}:
@@ -54,15 +68,7 @@ func (c *writeGateConn) Write(b []byte) (int, error) {
 // for a session the server had forgotten.
 func TestServerCleanupDuringBindingFailsComplete(t *testing.T) {
 	leakcheck.Check(t)
-	gl := &writeGateListener{entered: make(chan struct{}, 1), open: make(chan struct{})}
-	srv := &MSRPServer{ConnectConfig: ConnectConfig{
-		BindTimeout: 5 * time.Second,
-		Listen: func(ctx context.Context, network, addr string) (net.Listener, error) {
-			ln, err := net.Listen(network, addr)
-			gl.Listener = ln
-			return gl, err
-		},
-	}}
+	gl, srv := gatedServer()
 	defer srv.Close()
 	ctx := context.Background()
 	acc := srv.Acceptor(ServerAcceptorConfig{})
@@ -386,4 +392,128 @@ func TestBindingTakesALargeFirstChunkFromTheExpectedPeer(t *testing.T) {
 		defer p.t.Close()
 		assert.Equal(t, 413, resp.Code)
 	})
+}
+
+// A binding request whose From-Path does not parse gets its 400 (RFC 4975
+// §7.3), on an AcceptorDirect that does not know the peer yet (msrpcat
+// listen without --peer) and on an MSRPServer, although neither transport
+// knows a path to put in the answer: it names unknown.invalid. Before, the
+// answer could not be built and the connection was just closed.
+func TestBindingAnswersAnUnparsableFromPath(t *testing.T) {
+	t.Run("AcceptorDirect", func(t *testing.T) {
+		acc := &AcceptorDirect{ConnectConfig: ConnectConfig{BindTimeout: 3 * time.Second}}
+		defer acc.Cleanup()
+		unparsableFromPath(t, acc, nil)
+	})
+	t.Run("MSRPServer", func(t *testing.T) {
+		srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: 3 * time.Second}}
+		defer srv.Close()
+		acc := srv.Acceptor(ServerAcceptorConfig{})
+		defer acc.Cleanup()
+		unparsableFromPath(t, acc, []URI{newPeerURI()})
+	})
+}
+
+func unparsableFromPath(t *testing.T, acc Connector, remote []URI) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	done := completeLater(ctx, acc, remote)
+	defer func() {
+		cancel()
+		if r := <-done; r.t != nil {
+			r.t.Close()
+		}
+	}()
+
+	conn, err := net.Dial("tcp", path[0].HostPort())
+	require.NoError(t, err)
+	peer := NewMSRPTransport(conn, newPeerURI())
+	defer peer.Close()
+	req := NewRequest(MethodSEND, path, []URI{newPeerURI()})
+	req.Headers.Set(HeaderFromPath, "msrp://[::1/s;tcp")
+	_, err = conn.Write(encodeUnchecked(req))
+	require.NoError(t, err)
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer rcancel()
+	resp, err := peer.ReadChunk(rctx)
+	if assert.NoError(t, err, "no answer before the connection ended") {
+		assert.Equal(t, 400, resp.Code)
+	}
+}
+
+// Unbound connections stay within their bound while a Complete waits:
+// anyone who knows the session may write the expected peer's path in
+// From-Path, so only one connection per session at a time may send a
+// first chunk over 32 KiB. Before, every such connection was lifted to the
+// transport's 4 MiB cap: 64 connections that stopped half-way through a
+// 1 MiB first chunk held about 512 KiB each.
+func TestServerUnboundConnectionsBoundedWhileCompleteWaits(t *testing.T) {
+	n := 64
+	if testing.Short() || raceEnabled {
+		n = 16
+	}
+	srv := &MSRPServer{ConnectConfig: ConnectConfig{BindTimeout: time.Minute}}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	acc := srv.Acceptor(ServerAcceptorConfig{})
+	defer acc.Cleanup()
+	path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	expected := newPeerURI() // the peer's a=path, as SDP gave it
+	done := completeLater(ctx, acc, []URI{expected})
+	time.Sleep(50 * time.Millisecond) // Complete waits
+
+	growth := halfOpenGrowth(t, path, expected, n)
+	t.Logf("%d half-open connections naming the expected peer: heap grew %d KiB, %d KiB each", n, growth>>10, growth/int64(n)>>10)
+	// README: MaxPendingConnections x about 40 KiB, plus one chunk per
+	// waiting Complete (here half of 1 MiB is sent).
+	assert.Less(t, growth, int64(n)*64<<10+1<<20, "64 KiB per unbound connection, and one first chunk")
+	cancel()
+	<-done
+}
+
+// Close while the server writes the binding's 200 fails Complete,
+// closes the connection and leaves no goroutine behind.
+func TestServerCloseDuringBinding(t *testing.T) {
+	leakcheck.Check(t)
+	gl, srv := gatedServer()
+	ctx := context.Background()
+	acc := srv.Acceptor(ServerAcceptorConfig{})
+	defer acc.Cleanup()
+	path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	peerURI := newPeerURI()
+	done := completeLater(ctx, acc, []URI{peerURI})
+	time.Sleep(50 * time.Millisecond)
+	p, _, err := sendBinding(tcpDial, path, peerURI, "")
+	require.NoError(t, err)
+	defer p.t.Close()
+	select {
+	case <-gl.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server never answered the binding")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	time.Sleep(20 * time.Millisecond)
+	close(gl.open)
+	require.NoError(t, <-closed)
+	r := <-done
+	if r.t != nil {
+		r.t.Close()
+	}
+	assert.Error(t, r.err)
+	assert.Nil(t, r.t)
+	// The peer's connection ends.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		if _, err := p.t.ReadChunk(rctx); err != nil {
+			assert.NotErrorIs(t, err, context.DeadlineExceeded, "the server left the connection open")
+			break
+		}
+	}
 }

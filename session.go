@@ -476,8 +476,8 @@ func (s *MSRPSession) checkFlushedLocked() {
 	if s.flushed == nil || s.state != StateFlushing {
 		return
 	}
-	if len(s.queue) > 0 || len(s.messages) > 0 || s.writing > 0 || len(s.byTID) > 0 || s.handled < s.flushTarget {
-		return
+	if s.outgoingLeftLocked() || s.handled < s.flushTarget {
+		return // the keepalive is not waited for: nobody asked for it
 	}
 	select {
 	case <-s.flushed:
@@ -503,7 +503,12 @@ func (s *MSRPSession) Close() error {
 // the peer is unfinished: queued, being written, awaiting its response, or
 // a message going either way. The session's own keepalive does not count.
 func (s *MSRPSession) workLeftLocked() bool {
-	if len(s.messages) > 0 || len(s.incoming.active) > 0 || s.writing > s.writingOwn {
+	return len(s.incoming.active) > 0 || s.outgoingLeftLocked()
+}
+
+// outgoingLeftLocked is workLeftLocked for what goes out.
+func (s *MSRPSession) outgoingLeftLocked() bool {
+	if len(s.messages) > 0 || s.writing > s.writingOwn {
 		return true
 	}
 	for _, it := range s.queue {

@@ -20,6 +20,8 @@ import (
 // soon as the chunk is written; with "partial", a negative response that
 // still arrives goes to OnIncoming. REPORTs get no response at all.
 //
+// The session owns c from the call until its outcome: do not modify it.
+//
 // It fails if the session is not CONNECTED, if the chunk's transaction id is
 // already in use by a request awaiting its outcome, or if MaxPending chunks
 // are queued, being written or awaiting their response.
@@ -82,7 +84,8 @@ func (s *MSRPSession) queueLocked(it *outItem) {
 // response as a *TransactionError (with the response); and ctx's error if
 // ctx ends first (the transaction is then forgotten). For a chunk whose
 // Failure-Report is "no" or "partial" it returns a local 200 once the
-// chunk is written.
+// chunk is written. c must not be modified afterwards, even when ctx ended
+// first: the chunk may still be written.
 func (s *MSRPSession) DeliverChunk(ctx context.Context, c *Chunk) (*Chunk, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

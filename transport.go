@@ -586,40 +586,39 @@ func (t *MSRPTransport) WriteResponse(ctx context.Context, req *Chunk, code int,
 
 // newResponse is NewResponse for a request that came on this transport:
 // when a path of the request does not parse, which is what a 400 may be
-// about, the answer takes the paths the transport expects, so that the
-// peer still hears why.
+// about, the answer takes the paths the transport knows, so that the peer
+// still hears why. A connection still binding may know neither: then the
+// path is unknownPath, a valid URI that names nobody.
 func (t *MSRPTransport) newResponse(req *Chunk, code int, comment string) (*Chunk, error) {
 	resp, err := NewResponse(req, code, comment)
 	if err == nil || !req.IsRequest() {
 		return resp, err
 	}
 	t.pathMu.RLock()
-	full := append(slices.Clone(t.localPath), t.remotePath...)
+	to := append(slices.Clone(t.localPath), t.remotePath...)
 	local := t.localURI
 	t.pathMu.RUnlock()
-	if len(full) == 0 || local.Host == "" {
-		return nil, err
+	if p, perr := ParsePath(req.Headers.Get(HeaderFromPath)); perr == nil {
+		to = p
 	}
-	to := full[:1]
-	if req.Method != MethodSEND {
-		to = full
+	if len(to) > 1 && req.Method == MethodSEND {
+		to = to[:1]
 	}
-	from := []URI{local}
-	if v, ok := req.Headers.Lookup(HeaderToPath); ok {
-		if p, perr := ParsePath(v); perr == nil {
-			from = p[:1]
-		}
+	toPath, fromPath := FormatPath(to), unknownPath
+	if len(to) == 0 {
+		toPath = unknownPath
 	}
-	if v, ok := req.Headers.Lookup(HeaderFromPath); ok {
-		if p, perr := ParsePath(v); perr == nil {
-			to = p[:1]
-			if req.Method != MethodSEND {
-				to = p
-			}
-		}
+	if p, perr := ParsePath(req.Headers.Get(HeaderToPath)); perr == nil {
+		fromPath = p[0].String()
+	} else if local.Host != "" {
+		fromPath = local.String()
 	}
-	return responseChunk(req.TransactionID, code, comment, FormatPath(to), FormatPath(from)), nil
+	return responseChunk(req.TransactionID, code, comment, toPath, fromPath), nil
 }
+
+// unknownPath stands in for a path nobody can name (the ".invalid" domain
+// is reserved for that, RFC 6761).
+const unknownPath = "msrp://unknown.invalid;tcp"
 
 // ---- Context and deadlines -----------------------------------------------------
 

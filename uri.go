@@ -227,10 +227,31 @@ func (u URI) Equal(v URI) bool {
 }
 
 func hostsEqual(a, b string) bool {
-	if strings.EqualFold(a, b) {
+	if asciiEqualFold(a, b) {
 		return true
 	}
 	return normalHost(a) == normalHost(b)
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII letters only: host names
+// fold no other case (the Kelvin sign is not "k").
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // normalHost is a host in the form URI comparison uses: an IP address

@@ -210,3 +210,50 @@ func TestURIEqualForms(t *testing.T) {
 		assert.False(t, a.Equal(b), "%s != %s", pair[0], pair[1])
 	}
 }
+
+// Hosts that differ outside ASCII are different hosts, for Equal as for
+// the server's keys: only ASCII letters fold. Before, Equal tried
+// strings.EqualFold first, which folds the Kelvin sign U+212A to "k" and
+// the long s U+017F to "s".
+func TestURIEqualDistinctNonASCIIHosts(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"\u212a.example.com", "k.example.com"},      // KELVIN SIGN
+		{"\u017fip.example.com", "sip.example.com"},  // LATIN SMALL LETTER LONG S
+		{"\u00e9.example.com", "\u00c9.example.com"}, // é and É: distinct bytes
+	} {
+		a := URI{Host: tc.a, Port: 2855, SessionID: "abcd", Transport: "tcp"}
+		b := URI{Host: tc.b, Port: 2855, SessionID: "abcd", Transport: "tcp"}
+		assert.NotEqual(t, normalHost(tc.a), normalHost(tc.b), "normal forms of %q and %q", tc.a, tc.b)
+		assert.False(t, a.Equal(b), "%q and %q are distinct hosts but compare equal", tc.a, tc.b)
+	}
+}
+
+// RFC 3986 §6.2.2 equivalences over parsed URIs compare equal, and near
+// misses do not.
+func TestURIHostNormalForm(t *testing.T) {
+	eq := [][2]string{
+		{"msrp://EXAMPLE.com/s;tcp", "msrp://example.COM/s;tcp"},
+		{"msrp://%7Eh.example/s;tcp", "msrp://~h.example/s;tcp"},
+		{"msrp://%41b.example/s;tcp", "msrp://ab.example/s;tcp"},
+		{"msrp://caf%c3%a9.example/s;tcp", "msrp://caf%C3%A9.example/s;tcp"},
+		{"msrp://[0:0::1]:2855/s;tcp", "msrp://[::1]/s;tcp"},
+		{"msrp://[::ffff:7f00:1]/s;tcp", "msrp://[::FFFF:127.0.0.1]/s;tcp"},
+		{"msrp://%31%32%37.0.0.1/s;tcp", "msrp://127.0.0.1/s;tcp"},
+	}
+	ne := [][2]string{
+		{"msrp://caf%C3%A9.example/s;tcp", "msrp://caf%C3%89.example/s;tcp"},
+		{"msrp://a%2Eb/s;tcp", "msrp://a%2Fb/s;tcp"},
+		{"msrp://a%3Ab/s;tcp", "msrp://a%3bb/s;tcp"},
+		{"msrp://127.000.000.001/s;tcp", "msrp://127.0.0.1/s;tcp"},
+		{"msrp://[::ffff:127.0.0.1]/s;tcp", "msrp://127.0.0.1/s;tcp"},
+	}
+	for want, pairs := range map[bool][][2]string{true: eq, false: ne} {
+		for _, p := range pairs {
+			a, err := ParseURI(p[0])
+			require.NoError(t, err)
+			b, err := ParseURI(p[1])
+			require.NoError(t, err)
+			assert.Equal(t, want, a.Equal(b), "%s == %s", p[0], p[1])
+		}
+	}
+}
