@@ -96,7 +96,7 @@ func exchangeBeforeProbe(t *testing.T, peer *MSRPTransport, req *Chunk) *Chunk {
 			}
 		}
 	}()
-	_, err := peer.Conn().Write(encodeUnchecked(req))
+	_, err := peer.netConn().Write(encodeUnchecked(req))
 	require.NoError(t, err)
 	synctest.Wait()
 	require.NoError(t, peer.WriteChunk(context.Background(), probe))

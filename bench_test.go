@@ -279,7 +279,7 @@ func BenchmarkLogger(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				bc.l.SentChunk(c, nil)
+				bc.l.sentChunk(c, nil)
 			}
 		})
 	}
@@ -622,7 +622,7 @@ func BenchmarkReassemblyOutOfOrder(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			frags, want := oneByteFragments(n, true)
 			var in incomingMessages
-			in.init(&MessageConfig{MaxMessageSize: 64 << 20})
+			in.init(&MessageConfig{MaxMessageSize: 64 << 20}, true)
 			var peak uint64
 			b.ReportAllocs()
 			for b.Loop() {

@@ -388,9 +388,9 @@ func (r *chaosRound) runPeer() {
 		}
 		if i == dropAt {
 			raw, _ := textSend(r.peer, "cut short").Encode(nil)
-			r.peer.Conn().Write(raw[:len(raw)/2])
+			r.peer.netConn().Write(raw[:len(raw)/2])
 			if r.chance(50) {
-				r.peer.Conn().(*net.TCPConn).CloseWrite() // half-close: still reading
+				r.peer.netConn().(*net.TCPConn).CloseWrite() // half-close: still reading
 			} else {
 				r.peer.Close()
 				return

@@ -766,6 +766,13 @@ func (c *Chunk) ByteRange() (ByteRange, error) {
 	if !ok {
 		return ByteRange{}, missingHeader(HeaderByteRange)
 	}
+	return ParseByteRange(v)
+}
+
+// ParseByteRange reads a Byte-Range value, "start-end/total" with "*" for
+// an unknown end or total, as String prints it. A malformed value gives a
+// *HeaderError matching ErrHeaderInvalid.
+func ParseByteRange(v string) (ByteRange, error) {
 	r, reason := parseByteRange(v)
 	if reason != "" {
 		return ByteRange{}, invalidHeader(HeaderByteRange, v, reason)
@@ -843,6 +850,12 @@ func (c *Chunk) Status() (Status, error) {
 	if !ok {
 		return Status{}, missingHeader(HeaderStatus)
 	}
+	return ParseStatus(v)
+}
+
+// ParseStatus reads a Status value, "000 code [comment]", as String prints
+// it. A malformed value gives a *HeaderError matching ErrHeaderInvalid.
+func ParseStatus(v string) (Status, error) {
 	if len(v) < 7 || v[:4] != "000 " || !isDigits(v[4:7]) || (len(v) > 7 && v[7] != ' ') {
 		return Status{}, invalidHeader(HeaderStatus, v, `want "000 <3 digits> [comment]"`)
 	}
@@ -886,22 +899,26 @@ const (
 	FailureReportPartial                      // negative responses and REPORTs only
 )
 
-// String returns the header value: "yes", "no" or "partial".
+// String returns the header value: "yes", "no" or "partial"
+// ("FailureReport(n)" for a value that is none of them).
 func (f FailureReport) String() string {
 	switch f {
+	case FailureReportYes:
+		return "yes"
 	case FailureReportNo:
 		return "no"
 	case FailureReportPartial:
 		return "partial"
 	}
-	return "yes"
+	return fmt.Sprintf("FailureReport(%d)", uint8(f))
 }
 
-// FailureReport decodes Failure-Report, FailureReportYes when it is absent.
-func (c *Chunk) FailureReport() (FailureReport, error) {
-	v, ok := c.Headers.Lookup(HeaderFailureReport)
+// ParseFailureReport reads a Failure-Report value as String prints it,
+// ignoring case. Any other value gives a *HeaderError matching
+// ErrHeaderInvalid.
+func ParseFailureReport(v string) (FailureReport, error) {
 	switch {
-	case !ok || strings.EqualFold(v, "yes"):
+	case strings.EqualFold(v, "yes"):
 		return FailureReportYes, nil
 	case strings.EqualFold(v, "no"):
 		return FailureReportNo, nil
@@ -909,6 +926,15 @@ func (c *Chunk) FailureReport() (FailureReport, error) {
 		return FailureReportPartial, nil
 	}
 	return FailureReportYes, invalidHeader(HeaderFailureReport, v, `want "yes", "no" or "partial"`)
+}
+
+// FailureReport decodes Failure-Report, FailureReportYes when it is absent.
+func (c *Chunk) FailureReport() (FailureReport, error) {
+	v, ok := c.Headers.Lookup(HeaderFailureReport)
+	if !ok {
+		return FailureReportYes, nil
+	}
+	return ParseFailureReport(v)
 }
 
 // ContentType returns the Content-Type header as written, after checking that

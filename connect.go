@@ -70,9 +70,9 @@ type ConnectConfig struct {
 	// BindTimeout bounds the binding exchange on a connection; 0 means
 	// DefaultTimeout.
 	BindTimeout time.Duration
-	// MaxChunkSize caps incoming chunks on the transport; 0 means
-	// DefaultMaxChunkSize.
-	MaxChunkSize int
+	// Limits bound incoming chunks on the transport; the zero value is
+	// msrplib's (4 MiB chunks, 16 KiB lines, 64 headers).
+	Limits
 	// Dial opens outgoing connections; nil uses a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Listen opens listeners; nil uses a net.ListenConfig.
@@ -110,7 +110,7 @@ func (c *ConnectConfig) newTransport(conn net.Conn, local URI) *MSRPTransport {
 	t := NewMSRPTransport(conn, local)
 	t.Logger = c.Logger
 	t.UseSessmatch = c.UseSessmatch
-	t.parser.MaxChunkSize = c.MaxChunkSize
+	t.parser.Limits = c.Limits
 	return t
 }
 
@@ -290,13 +290,13 @@ func (c *ConnectorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*
 	first := fullRemotePath[0]
 	dialCtx, stopDial := withStage(ctx, c.connectTimeout(), ErrConnectTimeout)
 	defer stopDial()
-	c.Logger.Event("connecting", "to", first.HostPort())
+	c.Logger.event("connecting", "to", first.HostPort())
 	conn, err := c.connect(dialCtx, first)
 	if err != nil {
 		return nil, stageError(ctx, dialCtx, ErrConnectTimeout, fmt.Errorf("msrp: connect to %s: %w", first.HostPort(), err))
 	}
 	t := c.newTransport(conn, local)
-	c.Logger.Event("connected", "local", conn.LocalAddr().String(), "remote", conn.RemoteAddr().String())
+	c.Logger.event("connected", "local", conn.LocalAddr().String(), "remote", conn.RemoteAddr().String())
 
 	bindCtx, stop := withStage(ctx, c.bindTimeout(), ErrBindSessionTimeout)
 	defer stop()
@@ -375,7 +375,7 @@ func (a *AcceptorDirect) Prepare(ctx context.Context, localURI URI) ([]URI, erro
 		u.Port = tcp.Port
 	}
 	a.ln, a.local = ln, u
-	a.Logger.Event("listening", "addr", ln.Addr().String(), "tls", u.UseTLS)
+	a.Logger.event("listening", "addr", ln.Addr().String(), "tls", u.UseTLS)
 	return []URI{u}, nil
 }
 
@@ -462,12 +462,12 @@ func (a *AcceptorDirect) acceptBound(ctx context.Context, ln net.Listener, local
 				return
 			}
 			accepted.Add(1)
-			a.Logger.Event("incoming connection", "from", conn.RemoteAddr().String())
+			a.Logger.event("incoming connection", "from", conn.RemoteAddr().String())
 			wg.Go(func() {
 				defer func() { <-slots }()
 				t, err := a.bindIncoming(ctx, conn, local, remotePath, &lifted)
 				if err != nil && ctx.Err() == nil {
-					a.Logger.Event("refused connection", "from", conn.RemoteAddr().String(), "error", err.Error())
+					a.Logger.event("refused connection", "from", conn.RemoteAddr().String(), "error", err.Error())
 				}
 				select {
 				case results <- result{t: t, err: err}:
@@ -600,7 +600,7 @@ func (t *MSRPTransport) Bind(ctx context.Context, fullRemotePath []URI) error {
 			continue
 		}
 		if c.TransactionID != req.TransactionID {
-			t.Logger.Event("ignoring a response to no request of ours while binding", "tid", c.TransactionID)
+			t.Logger.event("ignoring a response to no request of ours while binding", "tid", c.TransactionID)
 			continue
 		}
 		if c.Code != 200 {
@@ -650,7 +650,7 @@ func (t *MSRPTransport) AcceptBinding(ctx context.Context, fullRemotePath []URI)
 			return err
 		}
 		if !c.IsRequest() {
-			t.Logger.Event("ignoring a response received before binding", "tid", c.TransactionID)
+			t.Logger.event("ignoring a response received before binding", "tid", c.TransactionID)
 			continue
 		}
 		if len(fullRemotePath) == 0 {
@@ -692,7 +692,7 @@ func (t *MSRPTransport) learnRemotePath(c *Chunk) {
 func (t *MSRPTransport) takeBindingRequest(ctx context.Context, c *Chunk) (keep bool, err error) {
 	if err := t.CheckIncomingSENDChunk(c); err != nil {
 		te := err.(*TransactionError)
-		t.Logger.Event("refusing binding", "code", te.Code, "reason", te.Comment)
+		t.Logger.event("refusing binding", "code", te.Code, "reason", te.Comment)
 		if werr := t.WriteResponse(ctx, c, te.Code, te.Comment); werr != nil {
 			return false, werr
 		}

@@ -85,10 +85,10 @@ func TestDirectPair(t *testing.T) {
 					acc.TLSConfig, ctor.TLSConfig = tlsConfigs(host)
 				}
 				ct, at := connectPair(t, host, useTLS, ctor, acc)
-				_, isTLS := ct.Conn().(*tls.Conn)
+				_, isTLS := ct.netConn().(*tls.Conn)
 				assert.Equal(t, useTLS, isTLS)
-				assert.True(t, PathEqual(ct.FullRemotePath(), at.FullLocalPath()))
-				assert.True(t, PathEqual(at.FullRemotePath(), ct.FullLocalPath()))
+				assert.True(t, pathEqual(ct.FullRemotePath(), at.FullLocalPath()))
+				assert.True(t, pathEqual(at.FullRemotePath(), ct.FullLocalPath()))
 				exchange(t, ct, at)
 				exchange(t, at, ct)
 				require.NoError(t, ct.Close())
@@ -335,13 +335,13 @@ func TestCancel(t *testing.T) {
 		req.Headers.Set(HeaderContentType, "text/plain")
 		raw, err := req.Encode(nil)
 		require.NoError(t, err)
-		_, err = ct.Conn().Write(raw[:len(raw)-10])
+		_, err = ct.netConn().Write(raw[:len(raw)-10])
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		_, err = at.ReadChunk(ctx)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		_, err = ct.Conn().Write(raw[len(raw)-10:])
+		_, err = ct.netConn().Write(raw[len(raw)-10:])
 		require.NoError(t, err)
 		got, err := at.ReadChunk(context.Background())
 		require.NoError(t, err)
@@ -502,7 +502,7 @@ func TestAcceptorLearnsPeerPath(t *testing.T) {
 	r := <-done
 	require.NoError(t, r.err)
 	defer r.t.Close()
-	assert.True(t, PathEqual(ctorPath, r.t.FullRemotePath()))
+	assert.True(t, pathEqual(ctorPath, r.t.FullRemotePath()))
 	exchange(t, r.t, ct)
 }
 

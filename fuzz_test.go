@@ -14,7 +14,7 @@ import (
 
 // Small limits so that the fuzzer reaches them.
 func fuzzParser() *Parser {
-	return &Parser{MaxLineLength: 200, MaxHeaders: 8, MaxChunkSize: 2048}
+	return &Parser{Limits: Limits{MaxLineLength: 200, MaxHeaders: 8, MaxChunkSize: 2048}}
 }
 
 type parseEvent struct {
@@ -113,7 +113,7 @@ func FuzzParser(f *testing.F) {
 			if err := checkABNF(raw); err != nil {
 				t.Fatalf("encoded %q: %v", raw, err)
 			}
-			back := feedFuzz(t, &Parser{MaxLineLength: 200, MaxHeaders: 8, MaxChunkSize: len(raw)}, raw, nil)
+			back := feedFuzz(t, &Parser{Limits: Limits{MaxLineLength: 200, MaxHeaders: 8, MaxChunkSize: len(raw)}}, raw, nil)
 			if len(back) != 1 || back[0].cause != nil {
 				t.Fatalf("re-parse of %q gave %v", raw, back)
 			}
@@ -267,7 +267,7 @@ func FuzzSession(f *testing.F) {
 		peerURI, _ := ParseURI(peer)
 		tr := NewMSRPTransport(a, localURI)
 		tr.SetRemotePath([]URI{peerURI})
-		tr.SetLimits(256, 8, 4096)
+		tr.SetLimits(Limits{MaxLineLength: 256, MaxHeaders: 8, MaxChunkSize: 4096})
 		s := NewMSRPSession(tr, SessionConfig{
 			KeepaliveInterval: -1,
 			OnIncoming:        func(*MSRPSession, *Chunk) {},

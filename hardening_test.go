@@ -34,7 +34,7 @@ func hostileSetup(t *testing.T, cfg SessionConfig) (*MSRPSession, *rawPeer) {
 	ts, peer := pipePair(t)
 	s := NewMSRPSession(ts, cfg)
 	t.Cleanup(func() { s.Close() })
-	return s, &rawPeer{conn: peer.Conn().(*net.TCPConn), tr: peer}
+	return s, &rawPeer{conn: peer.netConn().(*net.TCPConn), tr: peer}
 }
 
 func (p *rawPeer) send(t *testing.T, data []byte) {
@@ -135,7 +135,7 @@ func TestFaultStallForever(t *testing.T) {
 		s, peer := pipeSessionAndPeer(t, SessionConfig{})
 		raw, err := textSend(peer, "never finished").Encode(nil)
 		require.NoError(t, err)
-		go peer.Conn().Write(raw[:len(raw)/2]) // half a chunk, then silence: reads nothing either
+		go peer.netConn().Write(raw[:len(raw)/2]) // half a chunk, then silence: reads nothing either
 		start := time.Now()
 		<-s.Done()
 		assert.Equal(t, DefaultKeepaliveInterval+DefaultResponseTimeout, time.Since(start))

@@ -118,7 +118,7 @@ func TestSessionLifecycleShutdownReportsAResponseThatFailed(t *testing.T) {
 		})
 		require.NoError(t, peer.WriteChunk(context.Background(), textSend(peer, "answer me")))
 		synctest.Wait() // the writer is inside the write of the 200
-		go io.Copy(io.Discard, peer.Conn())
+		go io.Copy(io.Discard, peer.netConn())
 		shutdown := make(chan error, 1)
 		go func() { shutdown <- s.Shutdown(context.Background()) }()
 		synctest.Wait()

@@ -26,11 +26,20 @@ const (
 	DefaultMaxMessageSize = 4 << 20
 	// DefaultMaxIncomingMessages caps incoming messages in progress at once.
 	DefaultMaxIncomingMessages = 16
+	// DefaultReceiveBuffer is how many ended messages may wait for Receive
+	// before the session stops reading.
+	DefaultReceiveBuffer = 16
+	// DefaultMaxOutgoingMessages caps the messages being sent at once.
+	DefaultMaxOutgoingMessages = 16
 )
 
 // ErrMessageAborted reports a message that its sender abandoned (a chunk
 // with the "#" flag) or that Abort stopped.
 var ErrMessageAborted = errors.New("msrp: message aborted")
+
+// ErrTooManyMessages is returned by SendMessage when MaxOutgoingMessages
+// messages are being sent already. Send waits for room instead.
+var ErrTooManyMessages = errors.New("msrp: too many messages being sent")
 
 // MessageConfig configures whole messages in an MSRPSession. Its callbacks
 // run on the session's callback goroutine (see SessionConfig).
@@ -48,12 +57,15 @@ type MessageConfig struct {
 	// session sends a message's next chunk once the last is answered.
 	Window int
 
-	// OnMessage, when set, turns on reassembly: chunks are put together by
-	// Message-ID, in whatever order they arrive, and OnMessage is called
-	// once per message when it ends: complete (Err nil), aborted by its
-	// sender (ErrMessageAborted), refused (a *TransactionError, 413 when
-	// too large or when its MessageWriter failed), or cut short by the end
-	// of the session.
+	// OnMessage is called once per incoming message when it ends:
+	// complete (Err nil), aborted by its sender (ErrMessageAborted),
+	// refused (a *TransactionError, 413 when too large or when its
+	// MessageWriter failed), or cut short by the end of the session.
+	// Chunks are put together by Message-ID, in whatever order they arrive.
+	//
+	// Where messages go: to OnMessage when it is set; else, when OnIncoming
+	// is not set either, to Receive; with only OnIncoming set, they are not
+	// put together at all (msrplib's way: the application gets chunks).
 	OnMessage func(s *MSRPSession, m *IncomingMessage)
 	// MessageWriter, when set, is asked at the first chunk of each message
 	// where its body goes. A non-nil io.Writer receives the body in order
@@ -69,10 +81,26 @@ type MessageConfig struct {
 	// MaxIncomingMessages caps the messages reassembled at once; 0 means
 	// DefaultMaxIncomingMessages. Chunks of further messages get 413.
 	MaxIncomingMessages int
+	// ReceiveBuffer is how many ended messages may wait for Receive; 0
+	// means DefaultReceiveBuffer. Once that many wait, the session stops
+	// reading until Receive takes one, and TCP holds the peer back, as with
+	// a net.Conn nobody reads. (While Shutdown waits for its answers, up to
+	// 4096 messages or 16 MiB wait.)
+	ReceiveBuffer int
+	// MaxOutgoingMessages caps the messages being sent at once (each reads
+	// up to 1 MiB of its reader ahead); 0 means DefaultMaxOutgoingMessages.
+	// At the cap SendMessage returns ErrTooManyMessages and Send waits.
+	MaxOutgoingMessages int
 }
 
 func (c *MessageConfig) maxIncoming() int {
 	return orDefault(c.MaxIncomingMessages, DefaultMaxIncomingMessages)
+}
+func (c *MessageConfig) receiveBuffer() int {
+	return orDefault(c.ReceiveBuffer, DefaultReceiveBuffer)
+}
+func (c *MessageConfig) maxOutgoing() int {
+	return orDefault(c.MaxOutgoingMessages, DefaultMaxOutgoingMessages)
 }
 func (c *MessageConfig) maxMessageSize() int64 {
 	if c.MaxMessageSize <= 0 {
@@ -147,8 +175,18 @@ type piece struct {
 // do not wait for: it returns once a read returns after the message ended.
 // Wait reports the outcome.
 func (s *MSRPSession) SendMessage(r io.Reader, size int64, contentType string, opts MessageOptions) (*OutgoingMessage, error) {
+	m, _, err := s.startMessage(r, size, contentType, opts)
+	return m, err
+}
+
+// startMessage is SendMessage; when the cap on messages is reached it also
+// returns a channel closed once there may be room.
+func (s *MSRPSession) startMessage(r io.Reader, size int64, contentType string, opts MessageOptions) (*OutgoingMessage, <-chan struct{}, error) {
 	if size < 0 {
 		size = Unknown
+	}
+	if opts.FailureReport > FailureReportPartial {
+		return nil, nil, fmt.Errorf("msrp: MessageOptions.FailureReport: %s is not a Failure-Report value", opts.FailureReport)
 	}
 	if opts.MessageID == "" {
 		opts.MessageID = NewMessageID()
@@ -164,13 +202,18 @@ func (s *MSRPSession) SendMessage(r io.Reader, size int64, contentType string, o
 	s.mu.Lock()
 	if s.state != StateConnected {
 		defer s.unlock()
-		return nil, fmt.Errorf("%w: cannot send in state %s", s.closedErrorLocked(), s.state)
+		return nil, nil, fmt.Errorf("%w: cannot send in state %s", s.closedErrorLocked(), s.state)
 	}
+	if s.sending >= s.cfg.maxOutgoing() {
+		defer s.unlock()
+		return nil, s.sendRoom, ErrTooManyMessages
+	}
+	s.sending++
 	s.messages = append(s.messages, m)
 	signal(s.writerWake)
 	s.unlock()
 	go m.read(r, chunkSize)
-	return m, nil
+	return m, nil, nil
 }
 
 // chunkSize is the body size of message chunks on this session.
@@ -218,7 +261,9 @@ func (m *OutgoingMessage) read(r io.Reader, chunkSize int) {
 			return // no read after the message has ended
 		case buf = <-m.free:
 		default:
-			buf = make([]byte, chunkSize)
+		}
+		if cap(buf) < want {
+			buf = make([]byte, want) // a short message gets a short buffer
 		}
 		n, err := io.ReadFull(r, buf[:want])
 		total += int64(n)
@@ -384,6 +429,9 @@ func (m *OutgoingMessage) finishLocked(err error) {
 	m.err = err
 	m.stopReading()
 	close(m.done)
+	m.s.sending--
+	close(m.s.sendRoom)
+	m.s.sendRoom = make(chan struct{})
 	m.s.checkFlushedLocked()
 }
 

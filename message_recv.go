@@ -75,6 +75,7 @@ func (k *messageSink) write(segments [][]byte) {
 // the session's mutex.
 type incomingMessages struct {
 	cfg     *MessageConfig
+	on      bool // messages are put together: OnMessage is set, or Receive is on
 	active  map[string]*inMessage
 	refused recentIDs // recently refused Message-IDs: their later chunks get 413 too
 }
@@ -112,8 +113,9 @@ func (r *recentIDs) has(id string) bool {
 	return ok
 }
 
-func (in *incomingMessages) init(cfg *MessageConfig) {
+func (in *incomingMessages) init(cfg *MessageConfig, on bool) {
 	in.cfg = cfg
+	in.on = on
 	in.active = map[string]*inMessage{}
 }
 
@@ -121,7 +123,7 @@ func (in *incomingMessages) init(cfg *MessageConfig) {
 // order to the callback goroutine. It returns an error to answer the chunk
 // with (413) instead of 200, and the message if the chunk ended it.
 func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
-	if in.cfg.OnMessage == nil {
+	if !in.on {
 		return nil, nil
 	}
 	mid, err := c.MessageID()
@@ -383,14 +385,22 @@ func (in *incomingMessages) endAll(s *MSRPSession, err error) {
 	}
 }
 
-// messageEndedLocked hands an ended message to OnMessage, after the writes
-// of its body.
+// messageEndedLocked hands an ended message to OnMessage, or to Receive's
+// queue, after the writes of its body.
 func (s *MSRPSession) messageEndedLocked(im *inMessage) {
-	if im == nil || s.cfg.OnMessage == nil {
+	if im == nil || !s.incoming.on {
 		return
 	}
 	m, k, on := im.m, im.sink, s.cfg.OnMessage
 	size, received, err := im.size, im.written, im.err
+	held := 0
+	if im.inMemory && err == nil {
+		held = int(received)
+	}
+	if on == nil {
+		s.received.owed++ // counted now, so that the reader stops in time
+		s.received.bytes += held
+	}
 	s.callLocked(0, func() {
 		m.Size, m.Received, m.Err = size, received, err
 		if m.Err == nil && k.err != nil {
@@ -399,7 +409,13 @@ func (s *MSRPSession) messageEndedLocked(im *inMessage) {
 		if m.Err == nil && k.mem != nil {
 			m.Data = k.mem.Bytes()
 		}
-		on(s, m)
+		if on != nil {
+			on(s, m)
+			return
+		}
+		s.mu.Lock()
+		s.received.push(m, held)
+		s.mu.Unlock()
 	})
 }
 

@@ -144,7 +144,7 @@ func TestMsrplibBug2FlagSplitFromCRLF(t *testing.T) {
 
 // §11.2 #3: the 4 MiB cap applied to each network piece, not to the total.
 func TestMsrplibBug3CapOnTheTotal(t *testing.T) {
-	p := Parser{MaxChunkSize: 10000}
+	p := Parser{Limits: Limits{MaxChunkSize: 10000}}
 	head := crlf("MSRP abcd SEND\nTo-Path: msrp://a/b;tcp\nContent-Type: text/plain\n\n")
 	_, _, err := p.Feed(head)
 	require.NoError(t, err)

@@ -30,6 +30,15 @@ const (
 	stateBody                      // reading a body up to its end-line
 )
 
+// Limits bound what the input of one connection may cost: a Parser's, a
+// transport's (MSRPTransport.SetLimits) and every connector's
+// (ConnectConfig). The zero value is msrplib's limits.
+type Limits struct {
+	MaxLineLength int // longest start or header line; 0: DefaultMaxLineLength
+	MaxHeaders    int // most header lines in a chunk; 0: DefaultMaxHeaders
+	MaxChunkSize  int // largest chunk, headers and body; 0: DefaultMaxChunkSize
+}
+
 // Parser turns a byte stream into chunks. It does no I/O: the caller feeds it
 // whatever the connection delivered, in pieces of any size split anywhere,
 // and gets complete chunks back. The zero value is ready to use with the
@@ -50,9 +59,7 @@ const (
 // the sender stop), its remaining bytes are skipped without being stored, and
 // parsing resumes after its end-line: the connection stays usable.
 type Parser struct {
-	MaxLineLength int // 0: DefaultMaxLineLength
-	MaxHeaders    int // 0: DefaultMaxHeaders
-	MaxChunkSize  int // 0: DefaultMaxChunkSize
+	Limits
 
 	state    parseState
 	skipLine bool   // dropping the rest of an over-long line

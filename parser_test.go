@@ -348,7 +348,7 @@ func TestParseTooManyHeaders(t *testing.T) {
 		b.WriteString("X-H: v\n")
 	}
 	b.WriteString("-------abcd$\n")
-	p := Parser{MaxHeaders: 5}
+	p := Parser{Limits: Limits{MaxHeaders: 5}}
 	chunks, errs := parseAll(t, &p, [][]byte{crlf(b.String())})
 	require.Empty(t, chunks)
 	require.Len(t, errs, 1)
@@ -361,7 +361,7 @@ func TestParseTooManyHeaders(t *testing.T) {
 func TestParseLineTooLong(t *testing.T) {
 	long := strings.Repeat("x", 200)
 	t.Run("start line", func(t *testing.T) {
-		p := Parser{MaxLineLength: 100}
+		p := Parser{Limits: Limits{MaxLineLength: 100}}
 		stream := append([]byte("MSRP "+long+"\r\n"), rfcExamples[1].raw...)
 		chunks, errs := parseAll(t, &p, [][]byte{stream})
 		require.Len(t, chunks, 1)
@@ -372,7 +372,7 @@ func TestParseLineTooLong(t *testing.T) {
 		assert.LessOrEqual(t, len(pe.Data), 100)
 	})
 	t.Run("header line, fed byte by byte", func(t *testing.T) {
-		p := Parser{MaxLineLength: 100}
+		p := Parser{Limits: Limits{MaxLineLength: 100}}
 		raw := crlf("MSRP abcd SEND\nTo-Path: msrp://a/b;tcp\nX-Long: " + long + "\nFrom-Path: msrp://c/d;tcp\n-------abcd$\n")
 		var pieces [][]byte
 		for i := range raw {
@@ -397,7 +397,7 @@ func TestParseChunkTooLarge(t *testing.T) {
 	stream := append(raw, rfcExamples[0].raw...)
 
 	for _, step := range []int{1, 100, 4096, len(stream)} {
-		p := Parser{MaxChunkSize: 4096}
+		p := Parser{Limits: Limits{MaxChunkSize: 4096}}
 		var pieces [][]byte
 		for rest := stream; len(rest) > 0; rest = rest[min(step, len(rest)):] {
 			pieces = append(pieces, rest[:min(step, len(rest))])
@@ -443,7 +443,7 @@ func TestParseTooLargeInHeaders(t *testing.T) {
 	}
 	b.WriteString("-------abcd$\n")
 	stream := append(crlf(b.String()), rfcExamples[1].raw...)
-	p := Parser{MaxChunkSize: 1000, MaxHeaders: 1000}
+	p := Parser{Limits: Limits{MaxChunkSize: 1000, MaxHeaders: 1000}}
 	chunks, errs := parseAll(t, &p, [][]byte{stream})
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], ErrChunkTooLarge)

@@ -44,7 +44,7 @@ func oneByteFragments(n int, reverse bool) ([]fragment, []byte) {
 
 func TestReassemblyHoldsFragmentsInOrder(t *testing.T) {
 	var in incomingMessages
-	in.init(&MessageConfig{MaxMessageSize: 64 << 20})
+	in.init(&MessageConfig{MaxMessageSize: 64 << 20}, true)
 	frags, want := oneByteFragments(20000, true) // the worst order: each one beyond the gap
 	im := &inMessage{}
 	got, err := placeAll(&in, im, frags)
@@ -70,7 +70,7 @@ func TestReassemblyHoldsFragmentsInOrder(t *testing.T) {
 // once their bookkeeping would pass MaxMessageSize.
 func TestReassemblyCountsWhatFragmentsCost(t *testing.T) {
 	var in incomingMessages
-	in.init(&MessageConfig{MaxMessageSize: 1000})
+	in.init(&MessageConfig{MaxMessageSize: 1000}, true)
 	frags, _ := oneByteFragments(100, true)
 	held := 0
 	im := &inMessage{}
@@ -153,7 +153,7 @@ func TestReassemblyTotalBelowBytesReceived(t *testing.T) {
 		// A chunk naming another total fails the message: 400, and a
 		// failure REPORT for the 10 bytes accepted.
 		bad := messagePiece(peer, "mid12345", "xy", "21-22/30", FlagContinued)
-		_, err := peer.Conn().Write(encodeUnchecked(bad))
+		_, err := peer.netConn().Write(encodeUnchecked(bad))
 		require.NoError(t, err)
 		probe := peer.MakeRequest("PROBE")
 		require.NoError(t, peer.WriteChunk(context.Background(), probe))
@@ -182,7 +182,7 @@ func TestReassemblyTotalBelowBytesReceived(t *testing.T) {
 // overlapping duplicates of every size.
 func TestReassemblyHeapAccountingWithOverlaps(t *testing.T) {
 	var in incomingMessages
-	in.init(&MessageConfig{MaxMessageSize: 1 << 20})
+	in.init(&MessageConfig{MaxMessageSize: 1 << 20}, true)
 	im := &inMessage{}
 	data := make([]byte, 300)
 	for i := range data {
@@ -223,7 +223,7 @@ func TestReassemblyHeapAccountingWithOverlaps(t *testing.T) {
 // held as well.
 func TestReassemblyInMemoryCapCountsHeldFragments(t *testing.T) {
 	var in incomingMessages
-	in.init(&MessageConfig{MaxMessageSize: 1000})
+	in.init(&MessageConfig{MaxMessageSize: 1000}, true)
 	im := &inMessage{inMemory: true}
 	_, err := placeAll(&in, im, []fragment{{start: 1, data: make([]byte, 999)}})
 	require.NoError(t, err)

@@ -246,7 +246,7 @@ func relayAddrs(ctx context.Context, r *MSRPRelaySettings, resolver SRVResolver,
 	}
 	_, records, err := resolver.LookupSRV(ctx, service, "tcp", r.Domain)
 	if err != nil || len(records) == 0 {
-		log.Event("no SRV records for the relay; using the domain", "domain", r.Domain, "error", fmt.Sprint(err))
+		log.event("no SRV records for the relay; using the domain", "domain", r.Domain, "error", fmt.Sprint(err))
 		return []string{net.JoinHostPort(r.Domain, strconv.Itoa(port))}
 	}
 	addrs := make([]string, 0, len(records))
@@ -394,7 +394,7 @@ func (ra *relayAuth) accept(resp *Chunk, answer *digest.Answer) error {
 	ra.mu.Lock()
 	ra.usePath, ra.expires, ra.at = usePath, expires, time.Now()
 	ra.mu.Unlock()
-	ra.log.Event("reserved session at relay", "relay", ra.settings.String(), "use-path", FormatPath(usePath), "expires", expires.String())
+	ra.log.event("reserved session at relay", "relay", ra.settings.String(), "use-path", FormatPath(usePath), "expires", expires.String())
 	return nil
 }
 
@@ -432,7 +432,7 @@ func (ra *relayAuth) maintain(ctx context.Context, deliver deliverFunc, t *MSRPT
 			if ctx.Err() != nil {
 				return
 			}
-			ra.log.Event("renewing the relay reservation failed", "relay", ra.settings.String(), "error", err.Error())
+			ra.log.event("renewing the relay reservation failed", "relay", ra.settings.String(), "error", err.Error())
 			select { // try again shortly, while the reservation lasts
 			case <-time.After(min(30*time.Second, max(ra.renewIn(), time.Second))):
 			case <-ctx.Done():
@@ -444,10 +444,10 @@ func (ra *relayAuth) maintain(ctx context.Context, deliver deliverFunc, t *MSRPT
 		usePath := ra.usePath
 		ra.mu.Unlock()
 		t.pathMu.RLock()
-		changed := !PathEqual(t.localPath, usePath)
+		changed := !pathEqual(t.localPath, usePath)
 		t.pathMu.RUnlock()
 		if changed {
-			ra.log.Event("the relay changed its Use-Path", "relay", ra.settings.String(), "use-path", FormatPath(usePath))
+			ra.log.event("the relay changed its Use-Path", "relay", ra.settings.String(), "use-path", FormatPath(usePath))
 			t.SetLocalPath(usePath)
 		}
 	}
@@ -585,7 +585,7 @@ func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, rela
 	t := cfg.newTransport(conn, local)
 	ra := &relayAuth{settings: *relay, local: local, timeout: DefaultTimeout, log: cfg.Logger}
 	if err := ra.authenticate(stage, deliverOnTransport(t)); err != nil {
-		cfg.Logger.Event("could not reserve a session at the relay", "relay", relay.String(), "error", err.Error())
+		cfg.Logger.event("could not reserve a session at the relay", "relay", relay.String(), "error", err.Error())
 		t.Close()
 		if errors.Is(err, ErrAuthTimeout) {
 			return nil, err
@@ -608,7 +608,7 @@ func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, rela
 func dialRelay(ctx context.Context, cfg *ConnectConfig, relay *MSRPRelaySettings, resolver SRVResolver) (net.Conn, error) {
 	var errs []error
 	for _, addr := range relayAddrs(ctx, relay, resolver, cfg.Logger) {
-		cfg.Logger.Event("connecting to relay", "addr", addr)
+		cfg.Logger.event("connecting to relay", "addr", addr)
 		conn, err := cfg.dial(ctx, addr)
 		if err == nil && !relay.DisableTLS {
 			tlsCfg := cloneTLS(relay.TLSConfig)

@@ -209,7 +209,7 @@ func (s *MSRPServer) listenerFor(ctx context.Context, u URI) (*serverListener, e
 		l.port = tcp.Port
 	}
 	s.listeners[net.JoinHostPort(u.Host, strconv.Itoa(l.port))] = l
-	s.Logger.Event("listening", "addr", ln.Addr().String(), "tls", u.UseTLS)
+	s.Logger.event("listening", "addr", ln.Addr().String(), "tls", u.UseTLS)
 	s.wg.Go(func() { s.acceptLoop(l) })
 	return l, nil
 }
@@ -334,7 +334,7 @@ func (s *MSRPServer) acceptLoop(l *serverListener) {
 			if s.base.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.Logger.Event("accept failed", "addr", l.ln.Addr().String(), "error", err.Error())
+			s.Logger.event("accept failed", "addr", l.ln.Addr().String(), "error", err.Error())
 			select { // a transient failure such as running out of descriptors
 			case <-time.After(50 * time.Millisecond):
 			case <-s.base.Done():
@@ -356,7 +356,7 @@ func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
 	if useTLS {
 		tc := tls.Server(conn, cloneTLS(s.TLSConfig))
 		if err := tc.HandshakeContext(ctx); err != nil {
-			s.Logger.Event("TLS handshake failed", "from", conn.RemoteAddr().String(), "error", err.Error())
+			s.Logger.event("TLS handshake failed", "from", conn.RemoteAddr().String(), "error", err.Error())
 			conn.Close()
 			return
 		}
@@ -364,7 +364,7 @@ func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
 	}
 	t := s.newTransport(conn, URI{})
 	if err := s.bindIncoming(ctx, t); err != nil {
-		s.Logger.Event("refused connection", "from", conn.RemoteAddr().String(), "error", err.Error())
+		s.Logger.event("refused connection", "from", conn.RemoteAddr().String(), "error", err.Error())
 		t.Close()
 	}
 }

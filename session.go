@@ -61,6 +61,16 @@ func (s SessionState) String() string {
 	return fmt.Sprintf("SessionState(%d)", int32(s))
 }
 
+// ParseSessionState reads a state's name as String prints it.
+func ParseSessionState(name string) (SessionState, error) {
+	for st := StateConnected; st <= StateDone; st++ {
+		if name == st.String() {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("msrp: unknown session state %q", name)
+}
+
 // SessionConfig configures an MSRPSession. The zero value accepts every
 // content type, sends success REPORTs when asked for, and uses msrplib's
 // timers (30 s for responses, a keepalive after 60 s of silence).
@@ -80,10 +90,21 @@ type SessionConfig struct {
 	// Parameters of an incoming Content-Type are ignored when matching.
 	AcceptTypes []string
 	// OnIncoming receives every accepted SEND chunk (after it was
-	// answered), every REPORT, NICKNAME request and request of another
-	// method the session does not answer itself, and negative responses
-	// that match no pending transaction. nil: chunks are only reassembled.
+	// answered), REPORT and NICKNAME requests unless OnReport and
+	// OnNickname take them, and negative responses that match no pending
+	// transaction. It is msrplib's way, for applications that handle
+	// chunks themselves: when it is set and OnMessage is not, messages are
+	// not put together, and Receive is off.
 	OnIncoming func(s *MSRPSession, c *Chunk)
+	// OnReport receives each REPORT about a message we sent (RFC 4975
+	// §7.1.2), decoded. When it is nil, REPORTs go to OnIncoming.
+	OnReport func(s *MSRPSession, r *Report)
+	// OnNickname answers a NICKNAME request (RFC 7701) with the status
+	// code it returns: 200 to take the nickname, 425 when it is in use,
+	// 403 when it is not allowed. When it is nil, NICKNAME requests go to
+	// OnIncoming, which answers them with Respond; with neither set they
+	// get 501.
+	OnNickname func(s *MSRPSession, nickname string) int
 	// DisableAutomaticReports stops the session from sending the success
 	// REPORTs that Success-Report: yes asks for (msrplib's
 	// automatic_reports=False); send them with SendReport instead.
@@ -206,6 +227,11 @@ type MSRPSession struct {
 	flushTarget  int64         // Shutdown answers the chunks read up to this count
 	handled      int64         // chunks the reader has read and handled
 	readerPaused bool          // the reader waits for room: the peer is there, unread
+	pausedAt     time.Time     // when the reader last paused
+	pausedFor    time.Duration // how long it has been paused in all: response deadlines stand still meanwhile
+	received     receiveQueue  // messages for Receive
+	sending      int           // messages started by SendMessage and not yet ended
+	sendRoom     chan struct{} // closed and replaced when one of those ends
 
 	incoming     incomingMessages
 	callbacks    []callback // waiting for the callback goroutine
@@ -276,7 +302,9 @@ func NewMSRPSession(t *MSRPTransport, cfg SessionConfig) *MSRPSession {
 		lastActivity: time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.incoming.init(&s.cfg.MessageConfig)
+	s.incoming.init(&s.cfg.MessageConfig, cfg.OnMessage != nil || cfg.OnIncoming == nil)
+	s.received.arrived = make(chan struct{})
+	s.sendRoom = make(chan struct{})
 	if interval := s.cfg.keepaliveInterval(); interval > 0 {
 		s.keepaliveTimer = time.AfterFunc(interval, s.keepaliveDue)
 	}
@@ -345,7 +373,7 @@ func (s *MSRPSession) setStateLocked(st SessionState) {
 	}
 	was := s.state
 	s.state = st
-	s.post = append(s.post, func() { s.t.Logger.Event("session state", "state", st.String(), "was", was.String()) })
+	s.post = append(s.post, func() { s.t.Logger.event("session state", "state", st.String(), "was", was.String()) })
 }
 
 func signal(c chan struct{}) {

@@ -66,15 +66,15 @@ func (s *MSRPSession) readEndedLocked(err error) {
 	signal(s.writerWake)
 }
 
-// waitForRoom waits while the answers queued reach MaxPending or the
-// callback goroutine's backlog is full. It reports false once the session
+// waitForRoom waits while the answers queued reach MaxPending, the
+// callback goroutine's backlog is full, or messages wait for Receive. It reports false once the session
 // has ended.
 func (s *MSRPSession) waitForRoom() bool {
 	for {
 		s.mu.Lock()
 		ended := s.state >= StateClosing
-		full := len(s.queue) >= s.cfg.MaxPending || s.backlogFullLocked()
-		s.readerPaused = full && !ended
+		full := len(s.queue) >= s.cfg.MaxPending || s.backlogFullLocked() || s.receiveFullLocked()
+		s.setPausedLocked(full && !ended)
 		s.mu.Unlock()
 		switch {
 		case ended:
@@ -162,8 +162,8 @@ func (s *MSRPSession) handleRequestLocked(c *Chunk) {
 		// Never answered (RFC 4975 §7.1.2); one that names another session,
 		// or has no valid Status, is dropped.
 		if s.t.checkIncomingREPORT(c) == nil {
-			if _, err := c.Status(); err == nil {
-				s.deliverLocked(c)
+			if st, err := c.Status(); err == nil {
+				s.reportReceivedLocked(c, st)
 			}
 		}
 	case MethodNICKNAME:
@@ -178,10 +178,61 @@ func (s *MSRPSession) handleRequestLocked(c *Chunk) {
 			s.respondLocked(c, 400, "")
 			return
 		}
+		s.nicknameLocked(c)
+	default:
+		s.respondLocked(c, 501, "")
+	}
+}
+
+// reportReceivedLocked hands a REPORT to OnReport, or else to OnIncoming.
+func (s *MSRPSession) reportReceivedLocked(c *Chunk, st Status) {
+	on := s.cfg.OnReport
+	if on == nil {
+		s.deliverLocked(c)
+		return
+	}
+	r := &Report{Status: st, Chunk: c}
+	r.MessageID, _ = c.MessageID()
+	if br, err := c.ByteRange(); err == nil {
+		r.ByteRange = br
+	}
+	s.callLocked(len(c.Data), func() { on(s, r) })
+}
+
+// nicknameLocked has a checked NICKNAME answered: by OnNickname's code, by
+// the application through OnIncoming and Respond, or with 501.
+func (s *MSRPSession) nicknameLocked(c *Chunk) {
+	on := s.cfg.OnNickname
+	switch {
+	case on != nil:
+		nick := unquote(c.Headers.Get(HeaderUseNickname))
+		s.callLocked(len(c.Data), func() {
+			code := on(s, nick)
+			if code < 200 || code > 999 {
+				code = 500 // not a status code: the request still gets an answer
+			}
+			_ = s.Respond(c, code, "")
+		})
+	case s.cfg.OnIncoming != nil:
 		s.deliverLocked(c) // the application answers it with Respond
 	default:
 		s.respondLocked(c, 501, "")
 	}
+}
+
+// unquote reads a quoted-string (RFC 7701's nickname), or returns s as it is.
+func unquote(s string) string {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return s
+	}
+	var b strings.Builder
+	for i := 1; i < len(s)-1; i++ {
+		if s[i] == '\\' && i+1 < len(s)-1 {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // deliverLocked hands a chunk to OnIncoming, if it is set.
@@ -265,7 +316,7 @@ func (s *MSRPSession) checkSend(c *Chunk) error {
 	if err != nil {
 		return &TransactionError{Code: 400, Comment: err.Error()}
 	}
-	if !ContainsMIMEType(s.cfg.AcceptTypes, ct) {
+	if !containsMIMEType(s.cfg.AcceptTypes, ct) {
 		return &TransactionError{Code: 415, Comment: "Unsupported media type"}
 	}
 	return nil
@@ -288,10 +339,10 @@ func rangeDisagrees(br ByteRange, n int64, flag byte) string {
 	return ""
 }
 
-// ContainsMIMEType reports whether mediaType (parameters are ignored) is
+// containsMIMEType reports whether mediaType (parameters are ignored) is
 // matched by one of patterns: "*", an exact type, or "type/*". Matching
 // ignores case. msrplib's contains_mime_type.
-func ContainsMIMEType(patterns []string, mediaType string) bool {
+func containsMIMEType(patterns []string, mediaType string) bool {
 	mt, _, _ := strings.Cut(mediaType, ";")
 	mt = strings.TrimSpace(mt)
 	for _, p := range patterns {

@@ -425,7 +425,7 @@ func (s *MSRPSession) writtenLocked(it *outItem) {
 // All requests share one timeout, so their deadlines come in the order they
 // were written: one timer, set for the oldest, serves them all.
 func (s *MSRPSession) awaitResponseLocked(it *outItem) {
-	it.deadline = time.Now().Add(s.cfg.responseTimeout())
+	it.deadline = s.clockLocked().Add(s.cfg.responseTimeout())
 	s.onWire = append(s.onWire, it)
 	s.onWireLive++
 	if len(s.onWire) > 64 && len(s.onWire) > 2*s.onWireLive {
@@ -454,7 +454,7 @@ func (s *MSRPSession) armTimerLocked() {
 	if !s.timerSet {
 		return
 	}
-	d := time.Until(s.onWire[0].deadline)
+	d := s.onWire[0].deadline.Sub(s.clockLocked())
 	if s.respTimer == nil {
 		s.respTimer = time.AfterFunc(d, s.responseTimeouts)
 	} else {
@@ -469,7 +469,11 @@ func (s *MSRPSession) responseTimeouts() {
 	if s.state >= StateClosing {
 		return
 	}
-	now := time.Now()
+	if s.readerPaused {
+		s.timerSet = false // the responses may be there, unread: unpausing re-arms
+		return
+	}
+	now := s.clockLocked()
 	for len(s.onWire) > 0 && (s.onWire[0].settled || !now.Before(s.onWire[0].deadline)) {
 		it := s.onWire[0]
 		s.onWire[0] = nil
@@ -478,6 +482,33 @@ func (s *MSRPSession) responseTimeouts() {
 	}
 	s.armTimerLocked()
 	signal(s.writerWake) // a message window may have opened
+}
+
+// clockLocked is the clock of response deadlines: it stands still while the
+// reader is paused, since a response may then be waiting, unread, behind
+// what the application has not taken yet; a peer that does not answer is
+// still found, once the reader reads on.
+func (s *MSRPSession) clockLocked() time.Time {
+	if s.readerPaused {
+		return s.pausedAt.Add(-s.pausedFor)
+	}
+	return time.Now().Add(-s.pausedFor)
+}
+
+// setPausedLocked records whether the reader waits for room.
+func (s *MSRPSession) setPausedLocked(paused bool) {
+	switch {
+	case paused == s.readerPaused:
+		return
+	case paused:
+		s.pausedAt = time.Now()
+	default:
+		s.pausedFor += time.Since(s.pausedAt)
+	}
+	s.readerPaused = paused
+	if !paused && !s.timerSet && s.state < StateClosing {
+		s.armTimerLocked()
+	}
 }
 
 // ---- Keepalive ------------------------------------------------------------------

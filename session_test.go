@@ -143,7 +143,7 @@ func peerRead(t *testing.T, peer *MSRPTransport) *Chunk {
 // REPORTs the session sends meanwhile are skipped.
 func peerSendExpect(t *testing.T, peer *MSRPTransport, req *Chunk) *Chunk {
 	t.Helper()
-	_, err := peer.Conn().Write(encodeUnchecked(req)) // the peer may break the rules
+	_, err := peer.netConn().Write(encodeUnchecked(req)) // the peer may break the rules
 	require.NoError(t, err)
 	probe := peer.MakeRequest("PROBE")
 	require.NoError(t, peer.WriteChunk(context.Background(), probe))
@@ -250,7 +250,7 @@ func TestMsrplibBug8MalformedHeaderGets400(t *testing.T) {
 	raw, err := textSend(peer, "body").Encode(nil)
 	require.NoError(t, err)
 	raw = bytes.Replace(raw, []byte("Content-Type"), []byte("Bad Header: x\r\nContent-Type"), 1)
-	_, err = peer.Conn().Write(raw)
+	_, err = peer.netConn().Write(raw)
 	require.NoError(t, err)
 	assert.Equal(t, 400, peerRead(t, peer).Code)
 	assert.Equal(t, 200, peerSendExpect(t, peer, textSend(peer, "still fine")).Code)
@@ -546,12 +546,12 @@ func TestSessionCloseFailsQueued(t *testing.T) {
 }
 
 func TestContainsMIMEType(t *testing.T) {
-	assert.True(t, ContainsMIMEType([]string{"*"}, "anything/here"))
-	assert.True(t, ContainsMIMEType([]string{"text/plain"}, "TEXT/Plain; charset=utf-8"))
-	assert.True(t, ContainsMIMEType([]string{"message/*"}, "message/cpim"))
-	assert.False(t, ContainsMIMEType([]string{"message/*"}, "message/"))
-	assert.False(t, ContainsMIMEType([]string{"text/plain"}, "text/html"))
-	assert.False(t, ContainsMIMEType(nil, "text/plain"))
+	assert.True(t, containsMIMEType([]string{"*"}, "anything/here"))
+	assert.True(t, containsMIMEType([]string{"text/plain"}, "TEXT/Plain; charset=utf-8"))
+	assert.True(t, containsMIMEType([]string{"message/*"}, "message/cpim"))
+	assert.False(t, containsMIMEType([]string{"message/*"}, "message/"))
+	assert.False(t, containsMIMEType([]string{"text/plain"}, "text/html"))
+	assert.False(t, containsMIMEType(nil, "text/plain"))
 }
 
 func TestSessionMessages(t *testing.T) {

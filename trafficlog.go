@@ -30,22 +30,22 @@ func (l *Logger) enabled() bool {
 	return l != nil && l.Slog != nil && l.Slog.Enabled(context.Background(), l.Level)
 }
 
-// ReceivedChunk logs a chunk read from the transport.
-func (l *Logger) ReceivedChunk(c *Chunk, t *MSRPTransport) {
+// receivedChunk logs a chunk read from the transport.
+func (l *Logger) receivedChunk(c *Chunk, t *MSRPTransport) {
 	if l.enabled() {
 		l.chunk("received chunk", "<--", c, t)
 	}
 }
 
-// SentChunk logs a chunk written to the transport.
-func (l *Logger) SentChunk(c *Chunk, t *MSRPTransport) {
+// sentChunk logs a chunk written to the transport.
+func (l *Logger) sentChunk(c *Chunk, t *MSRPTransport) {
 	if l.enabled() {
 		l.chunk("sent chunk", "-->", c, t)
 	}
 }
 
-// ReceivedIllegalData logs input that could not be parsed as a chunk.
-func (l *Logger) ReceivedIllegalData(data []byte, err error, t *MSRPTransport) {
+// receivedIllegalData logs input that could not be parsed as a chunk.
+func (l *Logger) receivedIllegalData(data []byte, err error, t *MSRPTransport) {
 	if !l.enabled() {
 		return
 	}
@@ -57,8 +57,8 @@ func (l *Logger) ReceivedIllegalData(data []byte, err error, t *MSRPTransport) {
 	l.Slog.LogAttrs(context.Background(), l.Level, l.Prefix+"illegal data", attrs...)
 }
 
-// Event logs a connection event with optional attributes.
-func (l *Logger) Event(msg string, args ...any) {
+// event logs a connection event with optional attributes.
+func (l *Logger) event(msg string, args ...any) {
 	if l.enabled() {
 		l.Slog.Log(context.Background(), l.Level, l.Prefix+msg, args...)
 	}

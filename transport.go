@@ -137,14 +137,14 @@ func (t *MSRPTransport) formatPaths() {
 
 // SetLimits sets the parser's limits (see Parser); zero keeps a default.
 // Call it before the first read.
-func (t *MSRPTransport) SetLimits(maxLineLength, maxHeaders, maxChunkSize int) {
-	t.parser.MaxLineLength = maxLineLength
-	t.parser.MaxHeaders = maxHeaders
-	t.parser.MaxChunkSize = maxChunkSize
+func (t *MSRPTransport) SetLimits(l Limits) {
+	t.readMu.Lock()
+	defer t.readMu.Unlock()
+	t.parser.Limits = l
 }
 
-// Conn returns the underlying connection.
-func (t *MSRPTransport) Conn() net.Conn { return t.conn }
+// netConn returns the underlying connection, for tests and TLS state.
+func (t *MSRPTransport) netConn() net.Conn { return t.conn }
 
 // LocalAddr returns the local network address.
 func (t *MSRPTransport) LocalAddr() net.Addr { return t.conn.LocalAddr() }
@@ -170,7 +170,7 @@ func (t *MSRPTransport) closeNow() error {
 func (t *MSRPTransport) close(c io.Closer) error {
 	t.closeOnce.Do(func() {
 		t.closeErr = c.Close()
-		t.Logger.Event("closed connection", "local", t.LocalAddr().String(), "remote", t.RemoteAddr().String())
+		t.Logger.event("closed connection", "local", t.LocalAddr().String(), "remote", t.RemoteAddr().String())
 		if t.onClose != nil {
 			t.onClose()
 		}
@@ -313,7 +313,7 @@ func (t *MSRPTransport) CheckIncomingSENDChunk(c *Chunk) error {
 	if len(to) != 1 || !to[0].Equal(t.localURI) {
 		return &TransactionError{Code: 481, Comment: "Invalid To-Path"}
 	}
-	if !PathEqual(from, append(slices.Clone(t.localPath), t.remotePath...)) {
+	if !pathEqual(from, append(slices.Clone(t.localPath), t.remotePath...)) {
 		return &TransactionError{Code: 481, Comment: "Invalid From-Path"}
 	}
 	return nil
@@ -403,7 +403,7 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 				}
 			}
 			if c != nil {
-				t.Logger.ReceivedChunk(c, t)
+				t.Logger.receivedChunk(c, t)
 			}
 			if c != nil || err != nil {
 				return c, err
@@ -480,7 +480,7 @@ func (t *MSRPTransport) logIllegal(err error) {
 	}
 	var pe *ChunkParseError
 	if errors.As(err, &pe) {
-		t.Logger.ReceivedIllegalData(pe.Data, err, t)
+		t.Logger.receivedIllegalData(pe.Data, err, t)
 	}
 }
 
@@ -541,7 +541,7 @@ func (t *MSRPTransport) writeChunk(ctx context.Context, c *Chunk, checked bool) 
 		t.Close()
 		return t.writeErr
 	}
-	t.Logger.SentChunk(c, t)
+	t.Logger.sentChunk(c, t)
 	return nil
 }
 
@@ -565,7 +565,7 @@ func (t *MSRPTransport) writeEncoded(buf []byte, chunks []*Chunk, timeout time.D
 		return t.writeErr
 	}
 	for _, c := range chunks {
-		t.Logger.SentChunk(c, t)
+		t.Logger.sentChunk(c, t)
 	}
 	return nil
 }

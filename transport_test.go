@@ -149,7 +149,7 @@ func TestReadEOF(t *testing.T) {
 		a, b := pipePair(t)
 		raw, err := a.MakeSendRequest("", nil, 1, 0).Encode(nil)
 		require.NoError(t, err)
-		_, err = a.Conn().Write(raw[:len(raw)-4])
+		_, err = a.netConn().Write(raw[:len(raw)-4])
 		require.NoError(t, err)
 		require.NoError(t, a.Close())
 		_, err = b.ReadChunk(context.Background())
@@ -169,7 +169,7 @@ func TestWriteRefusalKeepsTheConnection(t *testing.T) {
 func TestWriteErrorIsSticky(t *testing.T) {
 	a, b := pipePair(t)
 	b.Close()
-	a.Conn().(*net.TCPConn).SetLinger(0)
+	a.netConn().(*net.TCPConn).SetLinger(0)
 	var err error
 	for range 100 { // the first writes may still land in the socket buffer
 		big := a.MakeSendRequest("", bytes.Repeat([]byte("x"), 60000), 1, 0)
@@ -186,7 +186,7 @@ func TestWriteErrorIsSticky(t *testing.T) {
 
 func TestOversizedChunkThroughTransport(t *testing.T) {
 	a, b := pipePair(t)
-	b.SetLimits(0, 0, 8192)
+	b.SetLimits(Limits{MaxChunkSize: 8192})
 	big := a.MakeSendRequest("", bytes.Repeat([]byte("y"), 100000), 1, 0)
 	big.Headers.Set(HeaderContentType, "application/octet-stream")
 	go a.WriteChunk(context.Background(), big)
@@ -271,7 +271,7 @@ func TestTrafficLog(t *testing.T) {
 	// Illegal data.
 	b.Logger = &Logger{Slog: slog.New(h), LogTraffic: true}
 	h.records = nil
-	_, err = a.Conn().Write([]byte("GARBAGE LINE\r\n"))
+	_, err = a.netConn().Write([]byte("GARBAGE LINE\r\n"))
 	require.NoError(t, err)
 	_, err = b.ReadChunk(context.Background())
 	assert.ErrorIs(t, err, ErrBadStartLine)
@@ -284,9 +284,9 @@ func TestTrafficLog(t *testing.T) {
 	require.NoError(t, a.WriteChunk(context.Background(), req))
 	assert.Empty(t, h.records)
 	var nilLogger *Logger
-	nilLogger.SentChunk(req, a)
-	nilLogger.Event("x")
-	(&Logger{}).ReceivedChunk(req, nil)
+	nilLogger.sentChunk(req, a)
+	nilLogger.event("x")
+	(&Logger{}).receivedChunk(req, nil)
 }
 
 func TestStickyReadError(t *testing.T) {

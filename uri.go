@@ -349,9 +349,9 @@ func FormatPath(path []URI) string {
 	return string(b)
 }
 
-// PathEqual reports whether two paths have the same length and pairwise
+// pathEqual reports whether two paths have the same length and pairwise
 // Equal URIs.
-func PathEqual(a, b []URI) bool {
+func pathEqual(a, b []URI) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -149,9 +149,9 @@ func TestPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, path, 2)
 	assert.Equal(t, "msrps://relay.example.com:2855/r1;tcp msrp://[::1]:9/s;tcp", FormatPath(path))
-	assert.True(t, PathEqual(path, path))
-	assert.False(t, PathEqual(path, path[:1]))
-	assert.False(t, PathEqual(path[:1], path[1:]))
+	assert.True(t, pathEqual(path, path))
+	assert.False(t, pathEqual(path, path[:1]))
+	assert.False(t, pathEqual(path[:1], path[1:]))
 
 	_, err = ParsePath("  ")
 	assert.Error(t, err)
