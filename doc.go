@@ -3,6 +3,28 @@
 // carry chat messages and files. It is a port of AG Projects' Python
 // msrplib, with the same names where msrplib has them.
 //
+// # The short path
+//
+// A session is set up by SIP: each side puts its MSRP path in SDP
+// (a=path), and the side that sent the offer connects to the other. With
+// the peer's path in hand, one call starts the session; Send and Receive
+// then carry whole messages of any size:
+//
+//	conn := msrp.GetAcceptor(nil, msrp.ConnectConfig{}) // GetConnector on the side that sent the offer
+//	local, err := conn.Prepare(ctx, msrp.URI{Host: "192.0.2.10"})
+//	// SDP: a=path:<msrp.FormatPath(local)>; msrp.ParsePath reads the peer's a=path.
+//	s, err := msrp.StartSession(ctx, conn, remote, msrp.SessionConfig{})
+//	defer s.Close()
+//	err = s.Send(ctx, "text/plain", []byte("Hello"), msrp.MessageOptions{})
+//	m, err := s.Receive(ctx) // the next message, in order; the peer waits while nobody reads
+//
+// Many sessions share one port with an MSRPServer (its Acceptor is the
+// connector of each); relays (RFC 4976) come with MSRPRelaySettings given
+// to GetConnector or GetAcceptor. REPORTs reach SessionConfig.OnReport;
+// files go out with SendMessage, which reads an io.Reader and reports
+// progress, and come in through MessageWriter, which streams them to an
+// io.Writer. Shutdown(ctx) ends a session gracefully, Close at once.
+//
 // # How a session is set up
 //
 // MSRP runs over a TCP or TLS connection that a SIP offer/answer sets up.
@@ -17,9 +39,9 @@
 //  3. Complete: the active side connects and binds the session with an
 //     empty SEND, the passive side waits for it; both get a bound
 //     MSRPTransport.
-//  4. NewMSRPSession runs the session: SendChunk, DeliverChunk, SendMessage
-//     for messages of any size, incoming chunks and reassembled messages
-//     through callbacks.
+//  4. NewMSRPSession runs the session (StartSession does 3 and 4 in one
+//     call): Send and Receive, or SendChunk, DeliverChunk, SendMessage and
+//     callbacks for chunks and messages.
 //  5. Shutdown(ctx) ends it gracefully, Close at once; Cleanup releases a
 //     connector whose Complete was never called or failed.
 //

@@ -82,16 +82,10 @@ func main() {
 
 // peer is one side of the chat.
 type peer struct {
-	name     string
-	session  *msrp.MSRPSession
-	received chan string // chat lines
-	file     chan fileResult
-}
-
-type fileResult struct {
-	size int64
-	sum  []byte
-	err  error
+	name    string
+	session *msrp.MSRPSession
+	mu      sync.Mutex
+	files   map[string]*countingHash // files being received, by Message-ID
 }
 
 func run(out io.Writer, o options) error {
@@ -130,32 +124,22 @@ func run(out io.Writer, o options) error {
 	fmt.Fprintf(out, "bob's SDP:   a=path:%s\n", msrp.FormatPath(bobPath))
 
 	// Offer and answer done: Alice connects, Bob's server hands him the session.
-	type result struct {
-		t   *msrp.MSRPTransport
-		err error
-	}
-	bobDone := make(chan result, 1)
-	go func() {
-		t, err := bobSession.Complete(ctx, alicePath)
-		bobDone <- result{t, err}
-	}()
-	aliceT, err := connector.Complete(ctx, bobPath)
-	if err != nil {
+	alice, bob := &peer{name: "alice"}, &peer{name: "bob"}
+	bobDone := make(chan error, 1)
+	go func() { bobDone <- bob.start(ctx, bobSession, alicePath) }()
+	if err := alice.start(ctx, connector, bobPath); err != nil {
 		return fmt.Errorf("alice could not connect: %w", err)
 	}
-	r := <-bobDone
-	if r.err != nil {
-		return fmt.Errorf("bob saw no session: %w", r.err)
+	defer alice.session.Close()
+	if err := <-bobDone; err != nil {
+		return fmt.Errorf("bob saw no session: %w", err)
 	}
+	defer bob.session.Close()
 	via := "directly"
 	if relay != nil {
 		via = "through the relay " + relay.String()
 	}
 	fmt.Fprintf(out, "session up: alice is connected to bob %s\n\n", via)
-
-	alice, bob := newPeer("alice", aliceT), newPeer("bob", r.t)
-	defer alice.session.Close()
-	defer bob.session.Close()
 
 	for _, line := range []struct {
 		from, to *peer
@@ -166,63 +150,48 @@ func run(out io.Writer, o options) error {
 		{alice, bob, "I'm sending you the photos now."},
 		{bob, alice, "Great, go ahead."},
 	} {
-		if err := line.from.say(ctx, line.text); err != nil {
+		if err := line.from.session.Send(ctx, "text/plain", []byte(line.text), msrp.MessageOptions{}); err != nil {
 			return err
 		}
-		select {
-		case got := <-line.to.received:
-			fmt.Fprintf(out, "%-5s → %-5s %q (delivered, 200 OK)\n", line.from.name, line.to.name, got)
-		case <-ctx.Done():
-			return ctx.Err()
+		got, err := line.to.session.Receive(ctx)
+		if err != nil {
+			return err
 		}
+		fmt.Fprintf(out, "%-5s → %-5s %q (delivered, 200 OK)\n", line.from.name, line.to.name, got.Data)
 	}
 	fmt.Fprintln(out)
 	return sendFile(ctx, out, alice, bob, o.size)
 }
 
-func newPeer(name string, t *msrp.MSRPTransport) *peer {
-	p := &peer{name: name, received: make(chan string, 16), file: make(chan fileResult, 1)}
-	var mu sync.Mutex
-	hashes := map[string]*countingHash{}
-	p.session = msrp.NewMSRPSession(t, msrp.SessionConfig{
+// start runs the peer's session: text stays in memory, a file streams into
+// a hash and is never held whole.
+func (p *peer) start(ctx context.Context, c msrp.Connector, remote []msrp.URI) (err error) {
+	p.files = map[string]*countingHash{}
+	p.session, err = msrp.StartSession(ctx, c, remote, msrp.SessionConfig{
 		AcceptTypes: []string{"text/plain", "application/octet-stream"},
 		MessageConfig: msrp.MessageConfig{
-			// Text stays in memory; a file streams into a hash, never held whole.
 			MessageWriter: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) io.Writer {
 				if strings.HasPrefix(m.ContentType, "text/") {
 					return nil
 				}
 				h := &countingHash{h: sha256.New()}
-				mu.Lock()
-				hashes[m.MessageID] = h
-				mu.Unlock()
+				p.mu.Lock()
+				p.files[m.MessageID] = h
+				p.mu.Unlock()
 				return h
-			},
-			OnMessage: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) {
-				if strings.HasPrefix(m.ContentType, "text/") {
-					if m.Err == nil {
-						p.received <- string(m.Data)
-					}
-					return
-				}
-				mu.Lock()
-				h := hashes[m.MessageID]
-				delete(hashes, m.MessageID)
-				mu.Unlock()
-				p.file <- fileResult{size: h.n, sum: h.h.Sum(nil), err: m.Err}
 			},
 		},
 	})
-	return p
+	return err
 }
 
-// say sends a chat line and waits for its 200 OK.
-func (p *peer) say(ctx context.Context, text string) error {
-	m, err := p.session.SendMessage(strings.NewReader(text), int64(len(text)), "text/plain", msrp.MessageOptions{})
-	if err != nil {
-		return err
-	}
-	return m.Wait(ctx)
+// file returns the hash a received file went into.
+func (p *peer) file(m *msrp.IncomingMessage) *countingHash {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.files[m.MessageID]
+	delete(p.files, m.MessageID)
+	return h
 }
 
 func sendFile(ctx context.Context, out io.Writer, from, to *peer, size int) error {
@@ -252,19 +221,15 @@ func sendFile(ctx context.Context, out io.Writer, from, to *peer, size int) erro
 		return fmt.Errorf("the file was not delivered: %w", err)
 	}
 	<-shownAll
-	var got fileResult
-	select {
-	case got = <-to.file:
-	case <-ctx.Done():
-		return ctx.Err()
+	got, err := to.session.Receive(ctx)
+	if err != nil {
+		return fmt.Errorf("%s did not receive the file: %w", to.name, err)
 	}
-	if got.err != nil {
-		return fmt.Errorf("%s did not receive the file: %w", to.name, got.err)
-	}
-	if !bytes.Equal(got.sum, sum[:]) || got.size != int64(size) {
+	h := to.file(got)
+	if !bytes.Equal(h.h.Sum(nil), sum[:]) || h.n != int64(size) {
 		return errors.New("the file arrived corrupted: its SHA-256 differs")
 	}
-	fmt.Fprintf(out, "%s received %s; SHA-256 %x… matches\n\n", to.name, humanSize(got.size), got.sum[:6])
+	fmt.Fprintf(out, "%s received %s; SHA-256 %x… matches\n\n", to.name, humanSize(h.n), sum[:6])
 	// Each side ends its own session, as a SIP BYE would tell it to: a
 	// relay between them need not close one connection when the other ends.
 	if err := from.session.Shutdown(ctx); err != nil {

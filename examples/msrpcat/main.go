@@ -198,28 +198,29 @@ func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Wri
 	} else {
 		cfg.Logger = &msrp.Logger{Slog: slog.New(refusals{say})}
 	}
-	t, err := setUp(ctx, o, cfg, say)
+	files := newReceiver(o.out, o.force, say)
+	s, err := startSession(ctx, o, cfg, msrp.SessionConfig{MessageConfig: msrp.MessageConfig{MessageWriter: files.writer}}, say)
 	if err != nil {
 		return err
 	}
-	files := newReceiver(o.out, o.force, say)
-	s := msrp.NewMSRPSession(t, msrp.SessionConfig{MessageConfig: msrp.MessageConfig{
-		MessageWriter: files.writer,
-		OnMessage: func(_ *msrp.MSRPSession, m *msrp.IncomingMessage) {
-			if files.done(m) {
-				return
-			}
-			if m.Err != nil {
-				say("message %s failed: %v", m.MessageID, m.Err)
-				return
-			}
-			for _, line := range strings.Split(strings.TrimRight(string(m.Data), "\r\n"), "\n") {
-				printf(stdout, "peer> %s\n", strings.TrimRight(line, "\r"))
-			}
-		},
-	}})
 	defer s.Close()
+	t := s.Transport()
 	say("session up with %s, connected from %s", msrp.FormatPath(t.FullRemotePath()), t.RemoteAddr())
+	received := make(chan struct{}) // closed once the session has ended and every message is out
+	go func() { // incoming messages: text to stdout, files to --out
+		defer close(received)
+		for m, err := s.Receive(context.Background()); m != nil; m, err = s.Receive(context.Background()) {
+			switch {
+			case files.done(m):
+			case err != nil:
+				say("message %s failed: %v", m.MessageID, err)
+			default:
+				for _, line := range strings.Split(strings.TrimRight(string(m.Data), "\r\n"), "\n") {
+					printf(stdout, "peer> %s\n", strings.TrimRight(line, "\r"))
+				}
+			}
+		}
+	}()
 
 	if o.file != "" {
 		if err := sendFile(ctx, s, o.file, func(format string, args ...any) { printf(stderr, format, args...) }); err != nil {
@@ -242,14 +243,10 @@ func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Wri
 			if !ok {
 				return shutdown(s)
 			}
-			m, err := s.SendMessage(strings.NewReader(line), int64(len(line)), "text/plain", msrp.MessageOptions{})
-			if err != nil {
-				return err
-			}
-			if err := m.Wait(ctx); err != nil && ctx.Err() == nil {
+			if err := s.Send(ctx, "text/plain", []byte(line), msrp.MessageOptions{}); err != nil && ctx.Err() == nil {
 				say("line not delivered: %v", err)
 			}
-		case <-s.Done():
+		case <-received:
 			if err := s.Err(); err != nil { // the end lost something
 				return fmt.Errorf("session ended: %w", err)
 			}
@@ -298,8 +295,8 @@ func (h refusals) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-// setUp listens or connects and returns the bound transport.
-func setUp(ctx context.Context, o *options, cfg msrp.ConnectConfig, say func(string, ...any)) (*msrp.MSRPTransport, error) {
+// startSession listens or connects, and starts the session.
+func startSession(ctx context.Context, o *options, cfg msrp.ConnectConfig, scfg msrp.SessionConfig, say func(string, ...any)) (*msrp.MSRPSession, error) {
 	useTLS := o.useTLS || (o.mode == "connect" && o.remote[len(o.remote)-1].UseTLS)
 	var ourFingerprint string
 	if useTLS { // our own certificate: the peer may pin it by its fingerprint
@@ -324,10 +321,13 @@ func setUp(ctx context.Context, o *options, cfg msrp.ConnectConfig, say func(str
 		}
 	}
 	if o.mode == "listen" {
-		return listen(ctx, o, cfg, ourFingerprint, say)
+		acceptor, err := listen(ctx, o, cfg, ourFingerprint, say)
+		if err != nil {
+			return nil, err
+		}
+		return msrp.StartSession(ctx, acceptor, o.peer, scfg)
 	}
 	connector := msrp.GetConnector(o.relay, cfg)
-	defer connector.Cleanup()
 	path, err := connector.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: useTLS})
 	if err != nil {
 		return nil, err
@@ -339,24 +339,24 @@ func setUp(ctx context.Context, o *options, cfg msrp.ConnectConfig, say func(str
 	if useTLS {
 		say("our a=fingerprint:%s", ourFingerprint)
 	}
-	t, err := connector.Complete(ctx, o.remote)
+	s, err := msrp.StartSession(ctx, connector, o.remote, scfg)
 	var unknown x509.UnknownAuthorityError
 	if errors.As(err, &unknown) && o.fingerprint == "" {
 		return nil, fmt.Errorf("%w\n(a peer with a self-signed certificate is checked by the a=fingerprint it gives: pass it with --tls-fingerprint)", err)
 	}
-	return t, err
+	return s, err
 }
 
-// listen waits for the peer on a fresh listener, and prints the command
+// listen prepares a fresh listener for the peer, and prints the command
 // that connects to it.
-func listen(ctx context.Context, o *options, cfg msrp.ConnectConfig, ourFingerprint string, say func(string, ...any)) (*msrp.MSRPTransport, error) {
+func listen(ctx context.Context, o *options, cfg msrp.ConnectConfig, ourFingerprint string, say func(string, ...any)) (msrp.Connector, error) {
 	host, port, _ := net.SplitHostPort(o.addr)
 	p, _ := strconv.Atoi(port)
 	cfg.ConnectTimeout = 24 * time.Hour // wait for the peer as long as it takes; Ctrl-C ends it
 	acceptor := &msrp.AcceptorDirect{ConnectConfig: cfg}
-	defer acceptor.Cleanup()
 	path, err := acceptor.Prepare(ctx, msrp.URI{Host: host, Port: p, UseTLS: o.useTLS})
 	if err != nil {
+		acceptor.Cleanup()
 		return nil, err
 	}
 	say("a=path:%s", msrp.FormatPath(path))
@@ -366,7 +366,7 @@ func listen(ctx context.Context, o *options, cfg msrp.ConnectConfig, ourFingerpr
 		connect += " --tls-fingerprint '" + ourFingerprint + "'"
 	}
 	say("to connect: %s '%s'", connect, msrp.FormatPath(path))
-	return acceptor.Complete(ctx, o.peer)
+	return acceptor, nil
 }
 
 // sendFile sends a file with a progress bar and reports its SHA-256.
