@@ -206,8 +206,10 @@ func run(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.Wri
 	defer s.Close()
 	t := s.Transport()
 	say("session up with %s, connected from %s", msrp.FormatPath(t.FullRemotePath()), t.RemoteAddr())
-	received := make(chan struct{}) // closed once the session has ended and every message is out
-	go func() {                     // incoming messages: text to stdout, files to --out
+	// Incoming messages: text to stdout, files to --out. received is closed
+	// once the session has ended and every message is out.
+	received := make(chan struct{})
+	go func() {
 		defer close(received)
 		for m, err := s.Receive(context.Background()); m != nil; m, err = s.Receive(context.Background()) {
 			switch {
