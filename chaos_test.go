@@ -135,7 +135,16 @@ func (r *chaosRound) run() error {
 	if r.chance(30) {
 		cfg.MessageWriter = r.messageWriter
 	}
+	receiving := r.chance(30) // messages go to Receive, which may be slow, or wait for the end
+	if receiving {
+		cfg.OnIncoming, cfg.OnMessage = nil, nil
+		cfg.ReceiveBuffer = []int{1, 3, 0}[r.intn(3)]
+		cfg.MaxOutgoingMessages = []int{1, 2, 0}[r.intn(3)]
+	}
 	r.s = NewMSRPSession(t, cfg)
+	if receiving {
+		r.app.Go(r.receive)
+	}
 	peerDone := make(chan struct{})
 	go func() {
 		defer close(peerDone)
@@ -231,8 +240,12 @@ func (r *chaosRound) runApp() {
 			ctx, cancel := r.someContext()
 			r.s.DeliverChunk(ctx, textSend(r.s.Transport(), "deliver"))
 			cancel()
-		case 3, 4:
+		case 3:
 			r.sendMessage()
+		case 4:
+			ctx, cancel := r.someContext()
+			r.s.Send(ctx, "text/plain", bytes.Repeat([]byte("s"), 1+r.intn(3000)), MessageOptions{}) // must return
+			cancel()
 		case 5:
 			if r.chance(30) {
 				r.s.Close()
@@ -361,6 +374,36 @@ func (r *chaosRound) fromCallback(s *MSRPSession) {
 		cancel()
 	case 3:
 		r.sendChunk()
+	}
+}
+
+// receive takes messages with Receive, as fast as they come, slowly, with
+// contexts that end, or only once the session has ended; each must come
+// once, and Receive must say when the session is over.
+func (r *chaosRound) receive() {
+	if r.chance(25) {
+		<-r.s.Done()
+	}
+	slow := r.chance(50)
+	for {
+		if slow {
+			r.pause()
+		}
+		ctx, cancel := r.someContext()
+		m, err := r.s.Receive(ctx)
+		cancel()
+		switch {
+		case m != nil:
+			r.onMessage(r.s, m)
+			if !errors.Is(err, m.Err) {
+				r.problem("Receive returned %v with a message whose Err is %v", err, m.Err)
+			}
+		case errors.Is(err, ErrSessionClosed):
+			return
+		case ctx.Err() == nil:
+			r.problem("Receive returned no message and %v", err)
+			return
+		}
 	}
 }
 
