@@ -393,9 +393,9 @@ func (s *MSRPSession) messageEndedLocked(im *inMessage) {
 	}
 	m, k, on := im.m, im.sink, s.cfg.OnMessage
 	size, received, err := im.size, im.written, im.err
-	held := 0
+	held := headerCost(im.m.Headers) // Receive's bounds count what a message holds
 	if im.inMemory && err == nil {
-		held = int(received)
+		held += int(received)
 	}
 	if on == nil {
 		s.received.owed++ // counted now, so that the reader stops in time

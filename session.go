@@ -111,7 +111,9 @@ type SessionConfig struct {
 	DisableAutomaticReports bool
 	// ResponseTimeout bounds the wait for a transaction response, and each
 	// write to the connection; 0 means DefaultResponseTimeout. A chunk that
-	// gets no response in time is answered locally with 408.
+	// gets no response in time is answered locally with 408. While the
+	// session stops reading because messages wait for Receive, the wait
+	// may last up to one ResponseTimeout longer (see Receive).
 	ResponseTimeout time.Duration
 	// KeepaliveInterval is how long the connection may stay silent before
 	// the session sends an empty SEND to check it; 0 means
@@ -227,9 +229,11 @@ type MSRPSession struct {
 	flushTarget  int64         // Shutdown answers the chunks read up to this count
 	handled      int64         // chunks the reader has read and handled
 	readerPaused bool          // the reader waits for room: the peer is there, unread
-	pausedAt     time.Time     // when the reader last paused
-	pausedFor    time.Duration // how long it has been paused in all: response deadlines stand still meanwhile
+	clockStopped bool          // it waits for Receive: response deadlines stand still (see clockLocked)
+	stoppedAt    time.Time     // since when
+	stoppedFor   time.Duration // how long the clock has stood still before
 	received     receiveQueue  // messages for Receive
+	answersOwed  int           // answers a callback is deciding (OnNickname)
 	sending      int           // messages started by SendMessage and not yet ended
 	sendRoom     chan struct{} // closed and replaced when one of those ends
 
@@ -536,7 +540,7 @@ func (s *MSRPSession) workLeftLocked() bool {
 
 // outgoingLeftLocked is workLeftLocked for what goes out.
 func (s *MSRPSession) outgoingLeftLocked() bool {
-	if len(s.messages) > 0 || s.writing > s.writingOwn {
+	if len(s.messages) > 0 || s.writing > s.writingOwn || s.answersOwed > 0 {
 		return true
 	}
 	for _, it := range s.queue {

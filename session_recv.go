@@ -73,8 +73,10 @@ func (s *MSRPSession) waitForRoom() bool {
 	for {
 		s.mu.Lock()
 		ended := s.state >= StateClosing
-		full := len(s.queue) >= s.cfg.MaxPending || s.backlogFullLocked() || s.receiveFullLocked()
-		s.setPausedLocked(full && !ended)
+		busy := len(s.queue) >= s.cfg.MaxPending || s.backlogFullLocked()
+		unread := s.receiveFullLocked()
+		full := busy || unread
+		s.setPausedLocked(full && !ended, unread && !busy && s.state == StateConnected)
 		s.mu.Unlock()
 		switch {
 		case ended:
@@ -196,7 +198,7 @@ func (s *MSRPSession) reportReceivedLocked(c *Chunk, st Status) {
 	if br, err := c.ByteRange(); err == nil {
 		r.ByteRange = br
 	}
-	s.callLocked(len(c.Data), func() { on(s, r) })
+	s.callLocked(chunkCost(c), func() { on(s, r) })
 }
 
 // nicknameLocked has a checked NICKNAME answered: by OnNickname's code, by
@@ -206,12 +208,17 @@ func (s *MSRPSession) nicknameLocked(c *Chunk) {
 	switch {
 	case on != nil:
 		nick := unquote(c.Headers.Get(HeaderUseNickname))
-		s.callLocked(len(c.Data), func() {
+		s.answersOwed++ // a Shutdown waits for it
+		s.callLocked(chunkCost(c), func() {
 			code := on(s, nick)
 			if code < 200 || code > 999 {
 				code = 500 // not a status code: the request still gets an answer
 			}
-			_ = s.Respond(c, code, "")
+			s.mu.Lock()
+			s.answersOwed--
+			s.respondLocked(c, code, "") // an answer, so MaxPending does not apply
+			s.checkFlushedLocked()
+			s.unlock()
 		})
 	case s.cfg.OnIncoming != nil:
 		s.deliverLocked(c) // the application answers it with Respond
@@ -238,8 +245,23 @@ func unquote(s string) string {
 // deliverLocked hands a chunk to OnIncoming, if it is set.
 func (s *MSRPSession) deliverLocked(c *Chunk) {
 	if on := s.cfg.OnIncoming; on != nil {
-		s.callLocked(len(c.Data), func() { on(s, c) })
+		s.callLocked(chunkCost(c), func() { on(s, c) })
 	}
+}
+
+// chunkCost is about what a chunk holds in memory, headers included, for
+// the bounds on what waits for the application.
+func chunkCost(c *Chunk) int {
+	return len(c.Data) + headerCost(c.Headers)
+}
+
+// headerCost is about what headers hold in memory.
+func headerCost(h Header) int {
+	n := 256 // the chunk or message itself
+	for _, f := range h {
+		n += len(f.Name) + len(f.Value) + 32
+	}
+	return n
 }
 
 // handleSendLocked checks an incoming SEND, answers it, puts it in its

@@ -454,7 +454,11 @@ func (s *MSRPSession) armTimerLocked() {
 	if !s.timerSet {
 		return
 	}
-	d := s.onWire[0].deadline.Sub(s.clockLocked())
+	now := time.Now()
+	d := s.onWire[0].deadline.Sub(s.clockAt(now))
+	if s.clockStopped { // it runs again once the standstill reaches its bound
+		d += s.cfg.responseTimeout() - s.standstillLocked(now)
+	}
 	if s.respTimer == nil {
 		s.respTimer = time.AfterFunc(d, s.responseTimeouts)
 	} else {
@@ -469,10 +473,6 @@ func (s *MSRPSession) responseTimeouts() {
 	if s.state >= StateClosing {
 		return
 	}
-	if s.readerPaused {
-		s.timerSet = false // the responses may be there, unread: unpausing re-arms
-		return
-	}
 	now := s.clockLocked()
 	for len(s.onWire) > 0 && (s.onWire[0].settled || !now.Before(s.onWire[0].deadline)) {
 		it := s.onWire[0]
@@ -484,30 +484,44 @@ func (s *MSRPSession) responseTimeouts() {
 	signal(s.writerWake) // a message window may have opened
 }
 
-// clockLocked is the clock of response deadlines: it stands still while the
-// reader is paused, since a response may then be waiting, unread, behind
-// what the application has not taken yet; a peer that does not answer is
-// still found, once the reader reads on.
-func (s *MSRPSession) clockLocked() time.Time {
-	if s.readerPaused {
-		return s.pausedAt.Add(-s.pausedFor)
-	}
-	return time.Now().Add(-s.pausedFor)
+// clockLocked is the clock of response deadlines. It stands still while
+// the reader waits for the application to Receive, since an answer may be
+// waiting, unread, behind the messages not taken; but for one
+// ResponseTimeout per wait at most, so that a peer that has gone is still
+// found. It runs on while the reader waits for callbacks: a callback that
+// waits for an answer behind the ones it holds up must still get its 408.
+func (s *MSRPSession) clockLocked() time.Time { return s.clockAt(time.Now()) }
+
+func (s *MSRPSession) clockAt(now time.Time) time.Time {
+	return now.Add(-s.stoppedFor - s.standstillLocked(now))
 }
 
-// setPausedLocked records whether the reader waits for room.
-func (s *MSRPSession) setPausedLocked(paused bool) {
-	switch {
-	case paused == s.readerPaused:
-		return
-	case paused:
-		s.pausedAt = time.Now()
-	default:
-		s.pausedFor += time.Since(s.pausedAt)
+// standstillLocked is how long the clock has stood still in the current
+// wait for Receive, within its bound.
+func (s *MSRPSession) standstillLocked(now time.Time) time.Duration {
+	if !s.clockStopped {
+		return 0
 	}
+	return min(now.Sub(s.stoppedAt), s.cfg.responseTimeout())
+}
+
+// setPausedLocked records whether the reader waits for room, and whether
+// the response clock stands still meanwhile.
+func (s *MSRPSession) setPausedLocked(paused, stopClock bool) {
 	s.readerPaused = paused
-	if !paused && !s.timerSet && s.state < StateClosing {
-		s.armTimerLocked()
+	stop := paused && stopClock
+	if stop == s.clockStopped {
+		return
+	}
+	now := time.Now()
+	if stop {
+		s.stoppedAt = now
+	} else {
+		s.stoppedFor += s.standstillLocked(now)
+	}
+	s.clockStopped = stop
+	if len(s.onWire) > 0 && s.state < StateClosing {
+		s.armTimerLocked() // the deadlines moved in real time
 	}
 }
 

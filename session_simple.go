@@ -66,13 +66,16 @@ func (s *MSRPSession) Send(ctx context.Context, contentType string, body []byte,
 		if err != nil {
 			return err
 		}
-		if err := m.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
+		err = m.Wait(ctx)
+		if err != nil && ctx.Err() != nil {
+			select {
+			case <-m.Done(): // the outcome came as ctx ended: it is the answer
+				return m.err
+			default:
 				m.Abort()
 			}
-			return err
 		}
-		return nil
+		return err
 	}
 }
 
@@ -115,10 +118,14 @@ func (r *sendBody) close() {
 // Receive is on when neither OnMessage nor OnIncoming is set; otherwise it
 // returns ErrReceiveOff. Up to ReceiveBuffer ended messages wait for it;
 // then the session stops reading until one is taken, and TCP holds the peer
-// back, so memory stays bounded when nobody calls Receive. Response
-// timeouts stand still meanwhile: answers to our own requests may be
-// waiting behind the messages not taken. Receive may be called from any
-// goroutine, but not from a callback that the next message waits behind.
+// back, so memory stays bounded when nobody calls Receive. That is not free
+// for either side: the peer's requests wait for their answers meanwhile,
+// and time out at the peer (after 30 s, with msrplib's timer), and the
+// answers to ours may wait unread behind the messages not taken, so their
+// timeouts stand still for up to one ResponseTimeout. Keep up with
+// Receive, on a goroutine of its own when the same code also sends.
+// Receive may be called from any goroutine, but not from a callback that
+// the next message waits behind.
 func (s *MSRPSession) Receive(ctx context.Context) (*IncomingMessage, error) {
 	if s.cfg.OnMessage != nil || !s.incoming.on {
 		return nil, ErrReceiveOff

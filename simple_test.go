@@ -237,6 +237,19 @@ func TestReceiveHoldsThePeerBackByTCP(t *testing.T) {
 	assert.Equal(t, StateConnected, s.State(), "the peer was held, not dropped")
 }
 
+// stillWaiting advances a synctest bubble's clock by d, and fails if a
+// result came meanwhile.
+func stillWaiting(t *testing.T, d time.Duration, result <-chan error, what string) {
+	t.Helper()
+	time.Sleep(d)
+	synctest.Wait()
+	select {
+	case err := <-result:
+		t.Fatalf("%s: %v", what, err)
+	default:
+	}
+}
+
 func settledHeap() uint64 {
 	var ms runtime.MemStats
 	runtime.GC()
@@ -279,13 +292,9 @@ func TestResponseDeadlineStandsStillWhileTheReaderIsHeld(t *testing.T) {
 			_, err := s.DeliverChunk(ctx, textSend(s.Transport(), "ours"))
 			result <- err
 		}()
-		time.Sleep(5 * DefaultResponseTimeout)
-		synctest.Wait()
-		select {
-		case err := <-result:
-			t.Fatalf("the request ended while its answer waited unread: %v", err)
-		default:
-		}
+		// The clock stands still for up to one ResponseTimeout while the
+		// reader waits for Receive: the request lives on past its own.
+		stillWaiting(t, DefaultResponseTimeout*3/2, result, "the request ended while its answer waited unread")
 		for _, want := range []string{"first", "second"} {
 			m, err := s.Receive(ctx)
 			require.NoError(t, err)
@@ -301,6 +310,18 @@ func TestResponseDeadlineStandsStillWhileTheReaderIsHeld(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(DefaultResponseTimeout + time.Second)
 		assert.ErrorIs(t, <-result, ErrTimeout)
+
+		// And while the reader waits for Receive, a peer that has gone is
+		// found too: the clock stands still for one ResponseTimeout only.
+		require.NoError(t, peer.WriteChunk(ctx, textSend(peer, "fills the buffer")))
+		synctest.Wait()
+		start := time.Now()
+		go func() {
+			_, err := s.DeliverChunk(ctx, textSend(s.Transport(), "to a peer that has gone"))
+			result <- err
+		}()
+		assert.ErrorIs(t, <-result, ErrTimeout)
+		assert.Equal(t, 2*DefaultResponseTimeout, time.Since(start).Round(time.Second))
 	})
 }
 
