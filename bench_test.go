@@ -430,6 +430,10 @@ func BenchmarkSessionDeliver(b *testing.B) {
 		defer a.Close()
 		defer peer.Close()
 		ctx := context.Background()
+		go func() { // the peer takes each message, as an application would
+			for m, _ := peer.Receive(ctx); m != nil; m, _ = peer.Receive(ctx) {
+			}
+		}()
 		b.ReportAllocs()
 		b.SetParallelism(workers / max(1, runtime.GOMAXPROCS(0)))
 		start := time.Now()
