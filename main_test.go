@@ -25,10 +25,14 @@ func skippedInterop(what, why string) {
 	skipped.why[what] = why
 }
 
-// TestMain says which interop tests were skipped: a passing go test ./...
+// TestMain runs the peer of a two-process benchmark when asked to, and
+// says which interop tests were skipped: a passing go test ./...
 // prints only "ok", and they skip quietly where their peers are not
 // installed.
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(benchPeerEnv); mode != "" { // a two-process benchmark's peer
+		os.Exit(runBenchPeer(mode))
+	}
 	code := m.Run()
 	skipped.mu.Lock()
 	var lines []string

@@ -1,0 +1,346 @@
+package msrp
+
+// Benchmarks with the two ends in two processes, as users run them: the
+// test binary runs itself again as the peer (TestMain dispatches on
+// MSRP_BENCH_PEER), and every MSRP figure is reported beside a raw
+// baseline over the same kind of connection in the same run.
+//
+//	go test -run '^$' -bench TwoProcess -benchtime 3x .
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const benchPeerEnv = "MSRP_BENCH_PEER"
+
+// The two ends' URIs: the benchmark's (A) and the peer process's (B). The
+// paths are set on both transports, as after a binding.
+var (
+	benchURIA = URI{Host: "127.0.0.1", Port: 1, SessionID: "aaaa", Transport: "tcp"}
+	benchURIB = URI{Host: "127.0.0.1", Port: 2, SessionID: "bbbb", Transport: "tcp"}
+)
+
+// peerProcess is the other end of a two-process benchmark.
+type peerProcess struct {
+	cmd  *exec.Cmd
+	conn net.Conn
+}
+
+// startPeer runs the test binary as the peer in mode, and returns the
+// connection it made to us (TLS when useTLS, the peer being the server).
+func startPeer(b *testing.B, mode string, useTLS bool, env ...string) *peerProcess {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchPeerEnv+"="+mode, "MSRP_BENCH_ADDR="+ln.Addr().String(),
+		"MSRP_BENCH_TLS="+strconv.FormatBool(useTLS))
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	conn, err := ln.Accept()
+	if err != nil {
+		cmd.Process.Kill()
+		b.Fatal(err)
+	}
+	if useTLS {
+		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			cmd.Process.Kill()
+			b.Fatal(err)
+		}
+		conn = tc
+	}
+	return &peerProcess{cmd: cmd, conn: conn}
+}
+
+// wait waits for the peer to exit and returns the CPU time it used.
+func (p *peerProcess) wait(b *testing.B) time.Duration {
+	b.Helper()
+	if err := p.cmd.Wait(); err != nil {
+		b.Fatalf("peer: %v", err)
+	}
+	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+}
+
+// selfCPU is the CPU time this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// run is one measured exchange: its wall time and the CPU of each side.
+type run struct {
+	wall, ours, peers time.Duration
+}
+
+func (r *run) add(o run) { r.wall += o.wall; r.ours += o.ours; r.peers += o.peers }
+
+// BenchmarkTwoProcessBulk sends one message of 256 MiB to a peer process
+// that streams it into io.Discard, beside the same bytes written to a bare
+// connection; plain TCP and TLS, 64 KiB and 8 KiB chunks. It reports both
+// rates, their ratio and the CPU seconds per GiB on each side.
+func BenchmarkTwoProcessBulk(b *testing.B) {
+	size := int64(256 << 20)
+	if n, err := strconv.ParseInt(os.Getenv("MSRP_BENCH_BULK_MIB"), 10, 64); err == nil {
+		size = n << 20
+	}
+	for _, bc := range []struct {
+		name      string
+		chunkSize int
+		useTLS    bool
+	}{
+		{"tcp-64KiB", 64 << 10, false},
+		{"tcp-8KiB", 8 << 10, false},
+		{"tls-64KiB", 64 << 10, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(size)
+			var raw, mine run
+			for b.Loop() {
+				raw.add(rawBulk(b, size, bc.useTLS))
+				mine.add(msrpBulk(b, size, bc.chunkSize, bc.useTLS))
+			}
+			gib := float64(b.N) * float64(size) / (1 << 30)
+			b.ReportMetric(float64(b.N)*float64(size)/raw.wall.Seconds()/1e6, "raw-MB/s")
+			b.ReportMetric(float64(b.N)*float64(size)/mine.wall.Seconds()/1e6, "msrp-MB/s")
+			b.ReportMetric(raw.wall.Seconds()/mine.wall.Seconds(), "msrp/raw")
+			b.ReportMetric(mine.ours.Seconds()/gib, "send-cpu-s/GiB")
+			b.ReportMetric(mine.peers.Seconds()/gib, "recv-cpu-s/GiB")
+			b.ReportMetric(raw.ours.Seconds()/gib, "raw-send-cpu-s/GiB")
+			b.ReportMetric(raw.peers.Seconds()/gib, "raw-recv-cpu-s/GiB")
+		})
+	}
+}
+
+func rawBulk(b *testing.B, size int64, useTLS bool) run {
+	p := startPeer(b, "raw-sink", useTLS)
+	defer p.conn.Close()
+	buf := make([]byte, 64<<10)
+	cpu, start := selfCPU(), time.Now()
+	for sent := int64(0); sent < size; sent += int64(len(buf)) {
+		if _, err := p.conn.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	closeWrite(p.conn)
+	if _, err := io.ReadFull(p.conn, buf[:1]); err != nil { // the peer has read it all
+		b.Fatal(err)
+	}
+	r := run{wall: time.Since(start), ours: selfCPU() - cpu}
+	r.peers = p.wait(b)
+	return r
+}
+
+func closeWrite(c net.Conn) {
+	switch c := c.(type) {
+	case *tls.Conn:
+		c.CloseWrite()
+	case *net.TCPConn:
+		c.CloseWrite()
+	}
+}
+
+func msrpBulk(b *testing.B, size int64, chunkSize int, useTLS bool) run {
+	p := startPeer(b, "msrp-sink", useTLS)
+	t := NewMSRPTransport(p.conn, benchURIA)
+	t.SetRemotePath([]URI{benchURIB})
+	s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{ChunkSize: chunkSize}})
+	defer s.Close()
+	ctx := context.Background()
+	cpu, start := selfCPU(), time.Now()
+	m, err := s.SendMessage(io.LimitReader(zeroReader{}, size), size, "application/octet-stream", MessageOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Wait(ctx); err != nil { // every chunk answered: the peer has it all
+		b.Fatal(err)
+	}
+	r := run{wall: time.Since(start), ours: selfCPU() - cpu}
+	if err := s.Shutdown(ctx); err != nil {
+		b.Fatal(err)
+	}
+	r.peers = p.wait(b)
+	return r
+}
+
+// BenchmarkTwoProcessSmall sends 100-byte messages to a peer process that
+// answers each with 200: one at a time (round trips), and 64 in flight
+// (pipelined), beside a raw exchange of the same bytes: the encoded SEND
+// one way, the encoded 200 back.
+func BenchmarkTwoProcessSmall(b *testing.B) {
+	req := benchSend()
+	reqWire, _ := req.Encode(nil)
+	resp, _ := NewResponse(req, 200, "")
+	respWire, _ := resp.Encode(nil)
+	sizes := []string{"MSRP_BENCH_REQ=" + strconv.Itoa(len(reqWire)), "MSRP_BENCH_RESP=" + strconv.Itoa(len(respWire))}
+	const n = 20000
+	for _, inFlight := range []int{1, 64} {
+		name := "round-trips"
+		if inFlight > 1 {
+			name = fmt.Sprintf("pipelined-%d", inFlight)
+		}
+		b.Run(name, func(b *testing.B) {
+			var raw, mine run
+			for b.Loop() {
+				raw.add(rawSmall(b, n, inFlight, reqWire, len(respWire), sizes))
+				mine.add(msrpSmall(b, n, inFlight))
+			}
+			msgs := float64(b.N * n)
+			b.ReportMetric(msgs/raw.wall.Seconds(), "raw-msgs/s")
+			b.ReportMetric(msgs/mine.wall.Seconds(), "msrp-msgs/s")
+			b.ReportMetric(raw.wall.Seconds()/mine.wall.Seconds(), "msrp/raw")
+			b.ReportMetric(float64(mine.ours.Microseconds())/msgs, "send-cpu-µs/msg")
+			b.ReportMetric(float64(mine.peers.Microseconds())/msgs, "recv-cpu-µs/msg")
+		})
+	}
+}
+
+func benchSend() *Chunk {
+	t := NewMSRPTransport(nil, benchURIA)
+	t.SetRemotePath([]URI{benchURIB})
+	c := t.MakeSendRequest("", make([]byte, 100), 1, 0)
+	c.Headers.Set(HeaderContentType, "text/plain")
+	return c
+}
+
+func rawSmall(b *testing.B, n, inFlight int, reqWire []byte, respLen int, env []string) run {
+	p := startPeer(b, "raw-echo", false, env...)
+	defer p.conn.Close()
+	slots := make(chan struct{}, inFlight)
+	cpu, start := selfCPU(), time.Now()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, respLen)
+		for range n {
+			if _, err := io.ReadFull(p.conn, buf); err != nil {
+				b.Error(err)
+				return
+			}
+			<-slots
+		}
+	})
+	for range n {
+		slots <- struct{}{}
+		if _, err := p.conn.Write(reqWire); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	r := run{wall: time.Since(start), ours: selfCPU() - cpu}
+	closeWrite(p.conn)
+	r.peers = p.wait(b)
+	return r
+}
+
+func msrpSmall(b *testing.B, n, inFlight int) run {
+	p := startPeer(b, "msrp-answer", false)
+	t := NewMSRPTransport(p.conn, benchURIA)
+	t.SetRemotePath([]URI{benchURIB})
+	s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1})
+	defer s.Close()
+	ctx := context.Background()
+	body := make([]byte, 100)
+	cpu, start := selfCPU(), time.Now()
+	var wg sync.WaitGroup
+	for w := range inFlight {
+		wg.Go(func() {
+			for i := w; i < n; i += inFlight {
+				c := t.MakeSendRequest("", body, 1, 0)
+				c.Headers.Set(HeaderContentType, "text/plain")
+				if _, err := s.DeliverChunk(ctx, c); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := run{wall: time.Since(start), ours: selfCPU() - cpu}
+	if err := s.Shutdown(ctx); err != nil {
+		b.Fatal(err)
+	}
+	r.peers = p.wait(b)
+	return r
+}
+
+// runBenchPeer is the peer process: it connects back, does what mode says
+// until the connection ends, and exits.
+func runBenchPeer(mode string) int {
+	conn, err := net.Dial("tcp", os.Getenv("MSRP_BENCH_ADDR"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench peer:", err)
+		return 1
+	}
+	defer conn.Close()
+	if os.Getenv("MSRP_BENCH_TLS") == "true" {
+		cert, err := SelfSignedCertificate("127.0.0.1")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench peer:", err)
+			return 1
+		}
+		conn = tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{cert}})
+	}
+	if err := benchPeer(mode, conn); err != nil {
+		fmt.Fprintln(os.Stderr, "bench peer:", err)
+		return 1
+	}
+	return 0
+}
+
+func benchPeer(mode string, conn net.Conn) error {
+	switch mode {
+	case "raw-sink": // read all, then say so with one byte
+		if _, err := io.CopyBuffer(io.Discard, conn, make([]byte, 64<<10)); err != nil {
+			return err
+		}
+		_, err := conn.Write([]byte{1})
+		return err
+	case "raw-echo": // answer each request of REQ bytes with RESP bytes
+		reqLen, _ := strconv.Atoi(os.Getenv("MSRP_BENCH_REQ"))
+		respLen, _ := strconv.Atoi(os.Getenv("MSRP_BENCH_RESP"))
+		req, resp := make([]byte, reqLen), make([]byte, respLen)
+		for {
+			if _, err := io.ReadFull(conn, req); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			if _, err := conn.Write(resp); err != nil {
+				return err
+			}
+		}
+	case "msrp-sink", "msrp-answer": // a session that takes every message
+		t := NewMSRPTransport(conn, benchURIB)
+		t.SetRemotePath([]URI{benchURIA})
+		cfg := SessionConfig{KeepaliveInterval: -1}
+		if mode == "msrp-sink" {
+			cfg.MessageWriter = func(*MSRPSession, *IncomingMessage) io.Writer { return io.Discard }
+		}
+		s := NewMSRPSession(t, cfg)
+		ctx := context.Background()
+		for m, _ := s.Receive(ctx); m != nil; m, _ = s.Receive(ctx) {
+		}
+		return s.Err()
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
