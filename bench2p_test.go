@@ -6,6 +6,8 @@ package msrp
 // baseline over the same kind of connection in the same run.
 //
 //	go test -run '^$' -bench TwoProcess -benchtime 3x .
+//
+// MSRP_BENCH_PEER_CPUPROFILE=file writes the peer's CPU profile there.
 
 import (
 	"context"
@@ -16,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -298,6 +301,13 @@ func runBenchPeer(mode string) int {
 			return 1
 		}
 		conn = tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{cert}})
+	}
+	if path := os.Getenv("MSRP_BENCH_PEER_CPUPROFILE"); path != "" { // where the peer's time goes
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
 	}
 	if err := benchPeer(mode, conn); err != nil {
 		fmt.Fprintln(os.Stderr, "bench peer:", err)

@@ -2,6 +2,7 @@ package msrp
 
 import (
 	"bytes"
+	"math/bits"
 	"sync"
 )
 
@@ -416,6 +417,10 @@ func (p *Parser) commit(d []byte, final bool) {
 		return
 	}
 	if len(p.acc) == 0 && final {
+		if b := smallBody(len(d)); b != nil {
+			p.data = append(b, d...)
+			return
+		}
 		p.data = append([]byte(nil), d...) // append does not zero what it copies
 		return
 	}
@@ -483,10 +488,37 @@ func (p *Parser) bodySpace() []byte {
 
 // recycle takes back a body buffer the caller no longer needs.
 func recycleBody(b []byte) {
-	if cap(b) >= minBodyBuffer {
+	switch c := cap(b); {
+	case c >= minBodyBuffer:
 		b = b[:0]
 		bodyBufferPool.Put(&b)
+	case c >= smallBodyMin && c&(c-1) == 0: // one of smallBody's sizes
+		b = b[:0]
+		smallBodyPools[bits.Len(uint(c))-bits.Len(smallBodyMin)].Put(&b)
 	}
+}
+
+// Bodies of relay-sized chunks (over 2 KiB, under minBodyBuffer) that
+// arrive in one piece are copied into buffers of 4, 8 or 16 KiB, which
+// recycleBody takes back: a transfer in 8 KiB chunks then reuses its
+// buffers instead of allocating one per chunk. Smaller bodies get buffers
+// of their exact size, so that a short message kept by the application
+// does not hold 4 KiB.
+const smallBodyMin = 4 << 10
+
+var smallBodyPools [3]sync.Pool // 4, 8 and 16 KiB
+
+// smallBody returns an empty buffer from the pools with room for n bytes,
+// or nil when n is not in their range.
+func smallBody(n int) []byte {
+	if n <= smallBodyMin/2 || n > smallBodyMin<<(len(smallBodyPools)-1) {
+		return nil
+	}
+	class := max(0, bits.Len(uint(n-1))-bits.Len(smallBodyMin)+1)
+	if b, ok := smallBodyPools[class].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, smallBodyMin<<class)
 }
 
 // releaseBuffers gives the body buffer back to the pool: the caller's
@@ -509,7 +541,7 @@ func (p *Parser) endBody(flag byte, n int) (*Chunk, int, error) {
 	c := p.cur
 	switch n := len(p.acc); {
 	case p.data != nil:
-		c.Data = p.data[:len(p.data):len(p.data)]
+		c.Data = p.data // its capacity, when pooled, lets recycleBody place it
 	case n > 0:
 		// Size the next buffer for a body like this one (a transfer's
 		// chunks are usually of one size), so that it is read in place.
