@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -288,6 +289,13 @@ func msrpSmall(b *testing.B, n, inFlight int) run {
 // runBenchPeer is the peer process: it connects back, does what mode says
 // until the connection ends, and exits.
 func runBenchPeer(mode string) int {
+	if strings.HasSuffix(mode, "-many") {
+		if err := benchManyClients(mode); err != nil {
+			fmt.Fprintln(os.Stderr, "bench peer:", err)
+			return 1
+		}
+		return 0
+	}
 	conn, err := net.Dial("tcp", os.Getenv("MSRP_BENCH_ADDR"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench peer:", err)
@@ -353,4 +361,207 @@ func benchPeer(mode string, conn net.Conn) error {
 		return s.Err()
 	}
 	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// BenchmarkTwoProcessManySessions has a peer process open 100 sessions to
+// one MSRPServer and send 200 small messages on each, one at a time per
+// session, all sessions at once; the server's sessions take them with
+// Receive. The raw baseline is 100 connections doing the same exchanges
+// of the same bytes (the encoded SEND one way, its 200 back).
+func BenchmarkTwoProcessManySessions(b *testing.B) {
+	const sessions, each = 100, 200
+	req := benchSend()
+	reqWire, _ := req.Encode(nil)
+	resp, _ := NewResponse(req, 200, "")
+	respWire, _ := resp.Encode(nil)
+	var raw, mine run
+	for b.Loop() {
+		raw.add(rawMany(b, sessions, each, len(reqWire), respWire))
+		mine.add(msrpMany(b, sessions, each))
+	}
+	msgs := float64(b.N * sessions * each)
+	b.ReportMetric(msgs/raw.wall.Seconds(), "raw-msgs/s")
+	b.ReportMetric(msgs/mine.wall.Seconds(), "msrp-msgs/s")
+	b.ReportMetric(raw.wall.Seconds()/mine.wall.Seconds(), "msrp/raw")
+	b.ReportMetric(float64(mine.ours.Microseconds())/msgs, "server-cpu-µs/msg")
+	b.ReportMetric(float64(mine.peers.Microseconds())/msgs, "client-cpu-µs/msg")
+}
+
+// startClients runs the peer process in mode against addr, with env.
+func startClients(b *testing.B, mode, addr string, env ...string) *exec.Cmd {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchPeerEnv+"="+mode, "MSRP_BENCH_ADDR="+addr)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return cmd
+}
+
+func waitClients(b *testing.B, cmd *exec.Cmd) time.Duration {
+	b.Helper()
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("peer: %v", err)
+	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+func rawMany(b *testing.B, sessions, each, reqLen int, respWire []byte) run {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	cpu, start := selfCPU(), time.Now()
+	cmd := startClients(b, "raw-many", ln.Addr().String(), "MSRP_BENCH_SESSIONS="+strconv.Itoa(sessions),
+		"MSRP_BENCH_EACH="+strconv.Itoa(each), "MSRP_BENCH_REQ="+strconv.Itoa(reqLen), "MSRP_BENCH_RESP="+strconv.Itoa(len(respWire)))
+	var wg sync.WaitGroup
+	for range sessions {
+		conn, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			defer conn.Close()
+			buf := make([]byte, reqLen)
+			for range each {
+				if _, err := io.ReadFull(conn, buf); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := conn.Write(respWire); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := run{wall: time.Since(start), ours: selfCPU() - cpu}
+	r.peers = waitClients(b, cmd)
+	return r
+}
+
+func benchPeerURI(i int) URI {
+	return URI{Host: "127.0.0.1", Port: 3, SessionID: fmt.Sprintf("peer%04d", i), Transport: "tcp"}
+}
+
+func msrpMany(b *testing.B, sessions, each int) run {
+	srv := &MSRPServer{}
+	defer srv.Close()
+	ctx := context.Background()
+	accs := make([]Connector, sessions)
+	var paths []string
+	for i := range accs {
+		accs[i] = srv.Acceptor(ServerAcceptorConfig{})
+		local, err := accs[i].Prepare(ctx, URI{Host: "127.0.0.1"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		paths = append(paths, local[0].String())
+	}
+	cpu, start := selfCPU(), time.Now()
+	cmd := startClients(b, "msrp-many", "", "MSRP_BENCH_PATHS="+strings.Join(paths, " "), "MSRP_BENCH_EACH="+strconv.Itoa(each))
+	var wg sync.WaitGroup
+	for i, acc := range accs {
+		wg.Go(func() {
+			s, err := StartSession(ctx, acc, []URI{benchPeerURI(i)}, SessionConfig{KeepaliveInterval: -1})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer s.Close()
+			for range each {
+				if _, err := s.Receive(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			<-s.Done() // the client hangs up once its last message is answered
+		})
+	}
+	wg.Wait()
+	r := run{wall: time.Since(start), ours: selfCPU() - cpu}
+	r.peers = waitClients(b, cmd)
+	return r
+}
+
+// benchManyClients is the peer of BenchmarkTwoProcessManySessions: many
+// connections or sessions at once, each sending its messages one at a time.
+func benchManyClients(mode string) error {
+	each, _ := strconv.Atoi(os.Getenv("MSRP_BENCH_EACH"))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	switch mode {
+	case "raw-many":
+		n, _ := strconv.Atoi(os.Getenv("MSRP_BENCH_SESSIONS"))
+		reqLen, _ := strconv.Atoi(os.Getenv("MSRP_BENCH_REQ"))
+		respLen, _ := strconv.Atoi(os.Getenv("MSRP_BENCH_RESP"))
+		for range n {
+			conn, err := net.Dial("tcp", os.Getenv("MSRP_BENCH_ADDR"))
+			if err != nil {
+				return err
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				req, resp := make([]byte, reqLen), make([]byte, respLen)
+				for range each {
+					if _, err := conn.Write(req); err != nil {
+						fail(err)
+						return
+					}
+					if _, err := io.ReadFull(conn, resp); err != nil {
+						fail(err)
+						return
+					}
+				}
+			})
+		}
+	case "msrp-many":
+		for i, p := range strings.Fields(os.Getenv("MSRP_BENCH_PATHS")) {
+			server, err := ParseURI(p)
+			if err != nil {
+				return err
+			}
+			wg.Go(func() {
+				conn, err := net.Dial("tcp", server.HostPort())
+				if err != nil {
+					fail(err)
+					return
+				}
+				t := NewMSRPTransport(conn, benchPeerURI(i))
+				if err := t.Bind(ctx, []URI{server}); err != nil {
+					fail(err)
+					return
+				}
+				s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1, OnIncoming: func(*MSRPSession, *Chunk) {}})
+				body := make([]byte, 100)
+				for range each {
+					if err := s.Send(ctx, "text/plain", body, MessageOptions{}); err != nil {
+						fail(err)
+						break
+					}
+				}
+				s.Shutdown(ctx)
+			})
+		}
+	default:
+		return fmt.Errorf("unknown mode %q", mode)
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
