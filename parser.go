@@ -550,8 +550,8 @@ func (p *Parser) endBody(flag byte, n int) (*Chunk, int, error) {
 			c.Data = p.acc[:n:n] // mostly body: hand the buffer over, no copy
 			p.acc = nil
 		} else {
-			c.Data = append([]byte(nil), p.acc...)
-			if cap(p.acc) > 2*p.accNext {
+			c.Data = append(smallBody(n), p.acc...)
+			if cap(p.acc) > 2*max(p.accNext, minBodyBuffer) {
 				p.acc = nil // too big for what flows now
 			}
 		}
