@@ -8,8 +8,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -487,4 +489,56 @@ func TestNicknameWithoutARouteGets501(t *testing.T) {
 	req.Headers.Set(HeaderUseNickname, `"nobody"`)
 	require.NoError(t, peer.WriteChunk(context.Background(), req))
 	assert.Equal(t, 501, peerRead(t, peer).Code)
+}
+
+// Bodies of relay-sized chunks come from pooled buffers that the session
+// takes back once they are written where they go: messages sent at once,
+// interleaved in 4, 8 and 16 KiB chunks, in memory and through a
+// MessageWriter, must arrive byte for byte.
+func TestPooledBodiesKeepEveryMessageWhole(t *testing.T) {
+	leakcheck.Check(t)
+	for _, chunkSize := range []int{3000, 8 << 10, 16 << 10} {
+		t.Run(fmt.Sprint(chunkSize), func(t *testing.T) {
+			var mu sync.Mutex
+			written := map[string]*bytes.Buffer{}
+			a, b := startPair(t, SessionConfig{MessageConfig: MessageConfig{ChunkSize: chunkSize}},
+				SessionConfig{MessageConfig: MessageConfig{MessageWriter: func(_ *MSRPSession, m *IncomingMessage) io.Writer {
+					if m.ContentType == "text/plain" {
+						return nil // in memory
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					written[m.MessageID] = &bytes.Buffer{}
+					return written[m.MessageID]
+				}}})
+			ctx := context.Background()
+			rng := rand.New(rand.NewPCG(uint64(chunkSize), 7))
+			bodies := map[string][]byte{}
+			var wg sync.WaitGroup
+			for i := range 8 {
+				body := make([]byte, 200<<10+rng.IntN(100<<10))
+				for j := range body {
+					body[j] = byte(rng.Uint32())
+				}
+				id := fmt.Sprintf("msg-%d", i)
+				bodies[id] = body
+				ct := []string{"text/plain", "application/octet-stream"}[i%2]
+				wg.Go(func() {
+					assert.NoError(t, a.Send(ctx, ct, body, MessageOptions{MessageID: id}))
+				})
+			}
+			for range bodies {
+				m, err := b.Receive(ctx)
+				require.NoError(t, err)
+				got := m.Data
+				if m.ContentType != "text/plain" {
+					mu.Lock()
+					got = written[m.MessageID].Bytes()
+					mu.Unlock()
+				}
+				require.True(t, bytes.Equal(bodies[m.MessageID], got), "message %s arrived changed", m.MessageID)
+			}
+			wg.Wait()
+		})
+	}
 }
