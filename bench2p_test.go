@@ -111,17 +111,20 @@ func BenchmarkTwoProcessBulk(b *testing.B) {
 		name      string
 		chunkSize int
 		useTLS    bool
+		peer      string // how the peer takes the chunks
 	}{
-		{"tcp-64KiB", 64 << 10, false},
-		{"tcp-8KiB", 8 << 10, false},
-		{"tls-64KiB", 64 << 10, true},
+		{"tcp-64KiB", 64 << 10, false, "msrp-sink"},
+		{"tcp-8KiB", 8 << 10, false, "msrp-sink"},
+		{"tls-64KiB", 64 << 10, true, "msrp-sink"},
+		{"tls-8KiB", 8 << 10, true, "msrp-sink"},
+		{"tcp-64KiB-OnIncoming", 64 << 10, false, "msrp-chunks"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(size)
 			var raw, mine run
 			for b.Loop() {
 				raw.add(rawBulk(b, size, bc.useTLS))
-				mine.add(msrpBulk(b, size, bc.chunkSize, bc.useTLS))
+				mine.add(msrpBulk(b, size, bc.chunkSize, bc.useTLS, bc.peer))
 			}
 			gib := float64(b.N) * float64(size) / (1 << 30)
 			b.ReportMetric(float64(b.N)*float64(size)/raw.wall.Seconds()/1e6, "raw-MB/s")
@@ -163,8 +166,8 @@ func closeWrite(c net.Conn) {
 	}
 }
 
-func msrpBulk(b *testing.B, size int64, chunkSize int, useTLS bool) run {
-	p := startPeer(b, "msrp-sink", useTLS)
+func msrpBulk(b *testing.B, size int64, chunkSize int, useTLS bool, peerMode string) run {
+	p := startPeer(b, peerMode, useTLS)
 	t := NewMSRPTransport(p.conn, benchURIA)
 	t.SetRemotePath([]URI{benchURIB})
 	s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{ChunkSize: chunkSize}})
@@ -347,6 +350,19 @@ func benchPeer(mode string, conn net.Conn) error {
 				return err
 			}
 		}
+	case "msrp-chunks": // a session whose application takes chunks, msrplib's way
+		t := NewMSRPTransport(conn, benchURIB)
+		t.SetRemotePath([]URI{benchURIA})
+		var got int64
+		s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1, OnIncoming: func(s *MSRPSession, c *Chunk) {
+			got += int64(len(c.Data))
+			s.Transport().ReleaseChunk(c)
+		}})
+		<-s.Done()
+		if got == 0 {
+			return errors.New("no chunk came")
+		}
+		return s.Err()
 	case "msrp-sink", "msrp-answer": // a session that takes every message
 		t := NewMSRPTransport(conn, benchURIB)
 		t.SetRemotePath([]URI{benchURIA})
