@@ -255,6 +255,11 @@ func (in *incomingMessages) place(im *inMessage, start int64, data []byte) (segm
 	case len(data) == 0 || end < next:
 		return nil, nil, nil // nothing new
 	case start > next:
+		if cap(data)-len(data) > len(data)/8 {
+			// A body in a pooled buffer may have room to spare: held, it
+			// costs only what it carries.
+			data = append(make([]byte, 0, len(data)), data...)
+		}
 		cost := int64(len(data)) + fragmentCost
 		held := im.aheadN + cost
 		if im.inMemory {

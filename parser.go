@@ -417,11 +417,7 @@ func (p *Parser) commit(d []byte, final bool) {
 		return
 	}
 	if len(p.acc) == 0 && final {
-		if b := smallBody(len(d)); b != nil {
-			p.data = append(b, d...)
-			return
-		}
-		p.data = append([]byte(nil), d...) // append does not zero what it copies
+		p.data = p.ownedCopy(d)
 		return
 	}
 	if p.extendsAcc(d) {
@@ -498,33 +494,49 @@ func recycleBody(b []byte) {
 	}
 }
 
-// Bodies of relay-sized chunks (over 2 KiB, under minBodyBuffer) that
-// arrive in one piece are copied into buffers of 4, 8 or 16 KiB, which
-// recycleBody takes back: a transfer in 8 KiB chunks then reuses its
-// buffers instead of allocating one per chunk. Smaller bodies get buffers
-// of their exact size, so that a short message kept by the application
-// does not hold 4 KiB.
+// Bodies of relay-sized chunks that are copied out of the read buffer go
+// into buffers of 4, 8 or 16 KiB, which recycleBody takes back: a transfer
+// in 8 KiB chunks then reuses its buffers instead of allocating one per
+// chunk. Only a body that fills at least three quarters of its buffer gets
+// one, and only a buffer within the size cap, so that a body never holds a
+// third more than it carries, nor more than MaxChunkSize. Other bodies get
+// buffers of their exact size; a short message kept by the application
+// holds no more than itself.
 const smallBodyMin = 4 << 10
 
 var smallBodyPools [3]sync.Pool // 4, 8 and 16 KiB
 
-// smallBody returns an empty buffer from the pools with room for n bytes,
-// or nil when n is not in their range.
-func smallBody(n int) []byte {
+// smallBody returns an empty pooled buffer for a body of n bytes, or nil
+// when no pooled size suits it within limit.
+func smallBody(n, limit int) []byte {
 	if n <= smallBodyMin/2 || n > smallBodyMin<<(len(smallBodyPools)-1) {
 		return nil
 	}
 	class := max(0, bits.Len(uint(n-1))-bits.Len(smallBodyMin)+1)
+	size := smallBodyMin << class
+	if n < size-size/4 || size > limit {
+		return nil
+	}
 	if b, ok := smallBodyPools[class].Get().(*[]byte); ok {
 		return (*b)[:0]
 	}
-	return make([]byte, 0, smallBodyMin<<class)
+	return make([]byte, 0, size)
+}
+
+// ownedCopy copies a body into a buffer of its own: pooled, or of exactly
+// its size.
+func (p *Parser) ownedCopy(d []byte) []byte {
+	if b := smallBody(len(d), p.maxChunk()); b != nil {
+		return append(b, d...)
+	}
+	b := append([]byte(nil), d...) // append does not zero what it copies
+	return b[:len(b):len(b)]
 }
 
 // releaseBuffers gives the body buffer back to the pool: the caller's
 // connection has gone idle.
 func (p *Parser) releaseBuffers() {
-	if p.state == stateStart && p.acc != nil {
+	if p.state != stateBody && p.acc != nil {
 		recycleBody(p.acc)
 		p.acc = nil
 	}
@@ -550,7 +562,7 @@ func (p *Parser) endBody(flag byte, n int) (*Chunk, int, error) {
 			c.Data = p.acc[:n:n] // mostly body: hand the buffer over, no copy
 			p.acc = nil
 		} else {
-			c.Data = append(smallBody(n), p.acc...)
+			c.Data = p.ownedCopy(p.acc)
 			if cap(p.acc) > 2*max(p.accNext, minBodyBuffer) {
 				p.acc = nil // too big for what flows now
 			}

@@ -252,7 +252,7 @@ func (s *MSRPSession) deliverLocked(c *Chunk) {
 // chunkCost is about what a chunk holds in memory, headers included, for
 // the bounds on what waits for the application.
 func chunkCost(c *Chunk) int {
-	return len(c.Data) + headerCost(c.Headers)
+	return cap(c.Data) + headerCost(c.Headers)
 }
 
 // headerCost is about what headers hold in memory.

@@ -398,9 +398,7 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 			t.pending = t.pending[n:]
 			if len(t.pending) == 0 {
 				t.releaseBulk()
-				if !t.parser.InChunk() {
-					t.parser.releaseBuffers() // idle: hold no large buffer
-				}
+				t.parser.releaseBuffers() // idle: hold no large buffer, unless a body is under way
 			}
 			if c != nil {
 				t.Logger.receivedChunk(c, t)
