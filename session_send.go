@@ -343,7 +343,9 @@ func (s *MSRPSession) nextItemsLocked() []*outItem {
 func (s *MSRPSession) write(items []*outItem) error {
 	buf := s.wbuf[:0]
 	chunks := make([]*Chunk, 0, len(items))
-	single := len(items) == 1 && len(items[0].c.Data) > inlineBodyMax
+	// A large body is written from where it lies when the connection
+	// writes several buffers at once (TCP); else it is copied in.
+	single := len(items) == 1 && len(items[0].c.Data) > inlineBodyMax && s.t.vectored
 	var refused []*outItem
 	var refusals []error
 	if !single {

@@ -27,6 +27,10 @@ var bulkReadPool = sync.Pool{New: func() any { b := make([]byte, bulkReadSize); 
 
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
+// maxPooledWriteBuf is the largest encoding buffer kept for reuse: one
+// chunk of the direct default size, headers included.
+const maxPooledWriteBuf = 128 << 10
+
 // MSRPTransport is one MSRP connection over a net.Conn, plain or TLS: the
 // port of msrplib's MSRPTransport. It reads whole chunks, writes whole
 // chunks, and knows the session's paths so that it can build requests and
@@ -43,7 +47,8 @@ type MSRPTransport struct {
 	// rewrites a=path but not the paths inside MSRP.
 	UseSessmatch bool
 
-	conn net.Conn
+	conn     net.Conn
+	vectored bool // conn writes several buffers in one system call (writev)
 
 	readMu   sync.Mutex
 	parser   Parser
@@ -124,6 +129,10 @@ func (t *MSRPTransport) bindingLimits(check func(*Chunk) (verified bool, err err
 // a=path. Set Logger and UseSessmatch before the first read or write.
 func NewMSRPTransport(conn net.Conn, localURI URI) *MSRPTransport {
 	t := &MSRPTransport{conn: conn, localURI: localURI}
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		t.vectored = true
+	}
 	t.formatPaths()
 	return t
 }
@@ -505,7 +514,7 @@ func (t *MSRPTransport) WriteChunk(ctx context.Context, c *Chunk) error {
 func (t *MSRPTransport) writeChunk(ctx context.Context, c *Chunk, checked bool) error {
 	bufp := writeBufPool.Get().(*[]byte)
 	defer func() {
-		if cap(*bufp) <= 64<<10 {
+		if cap(*bufp) <= maxPooledWriteBuf {
 			writeBufPool.Put(bufp)
 		}
 	}()
@@ -523,7 +532,10 @@ func (t *MSRPTransport) writeChunk(ctx context.Context, c *Chunk, checked bool) 
 		return t.writeErr
 	}
 	stop := watchDeadline(ctx, t.conn.SetWriteDeadline)
-	if len(c.Data) <= inlineBodyMax {
+	if len(c.Data) <= inlineBodyMax || !t.vectored {
+		// One write: over TLS, where buffers are not written together,
+		// a chunk in one piece fills its records instead of sending its
+		// head and its end-line in records of their own.
 		*bufp = c.appendTail(append(head, c.Data...))
 		_, err = t.conn.Write(*bufp)
 	} else {
