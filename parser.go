@@ -399,11 +399,12 @@ func (p *Parser) scanEndLine(buf []byte) (pos int, full bool) {
 // chunk; final says these are the last bytes of the body.
 //
 // A body that arrives in one piece is copied once, into a buffer of its
-// exact size. One that spans Feed calls collects in a buffer the parser
-// reuses from chunk to chunk, and is copied out, exactly sized, at its end;
-// bytes the caller read straight into that buffer's spare room (bodySpace)
-// are taken where they lie. The buffer grows with what arrives, never past
-// the size cap, so a peer cannot make the parser hold more than it sent.
+// own (ownedCopy: exactly sized, or pooled and at most a third larger). One
+// that spans Feed calls collects in a buffer the parser reuses from chunk
+// to chunk, and is copied out the same way at its end; bytes the caller
+// read straight into that buffer's spare room (bodySpace) are taken where
+// they lie. No buffer grows past the size cap, so a peer cannot make the
+// parser hold more than the cap, nor much more than it sent.
 func (p *Parser) commit(d []byte, final bool) {
 	if p.discard || len(d) == 0 {
 		return
