@@ -112,8 +112,9 @@ type SessionConfig struct {
 	// ResponseTimeout bounds the wait for a transaction response, and each
 	// write to the connection; 0 means DefaultResponseTimeout. A chunk that
 	// gets no response in time is answered locally with 408. While the
-	// session stops reading because messages wait for Receive, the wait
-	// may last up to one ResponseTimeout longer (see Receive).
+	// session stops reading because messages wait for Receive, the timeout
+	// stands still, but no request waits longer than twice ResponseTimeout
+	// (see Receive).
 	ResponseTimeout time.Duration
 	// KeepaliveInterval is how long the connection may stay silent before
 	// the session sends an empty SEND to check it; 0 means
@@ -265,11 +266,12 @@ type outItem struct {
 	progress   int64                        // the message's bytes up to this chunk's end
 	checked    bool                         // the encoder's checks passed when it was queued
 
-	seq      uint64    // its place in the order items were made
-	queued   bool      // in s.queue
-	written  bool      // on the wire
-	deadline time.Time // when it times out, once written
-	settled  bool      // its outcome was delivered, or nobody wants it any more
+	seq          uint64    // its place in the order items were made
+	queued       bool      // in s.queue
+	written      bool      // on the wire
+	deadline     time.Time // when it times out, once written, on the response clock (clockLocked)
+	hardDeadline time.Time // when it times out whatever the clock says: twice ResponseTimeout
+	settled      bool      // its outcome was delivered, or nobody wants it any more
 }
 
 type deliverResult struct {

@@ -348,7 +348,18 @@ func (s *MSRPSession) write(items []*outItem) error {
 	single := len(items) == 1 && len(items[0].c.Data) > inlineBodyMax && s.t.vectored
 	var refused []*outItem
 	var refusals []error
-	if !single {
+	checked := false
+	if single {
+		// Checked now, so that a refused chunk is refused before anything
+		// (its progress) is reported about it, as in a batch.
+		if checked = items[0].checked; !checked {
+			if err := items[0].c.check(); err != nil {
+				refused, refusals = append(refused, items[0]), append(refusals, err)
+				single = false // nothing to write
+			}
+			checked = true
+		}
+	} else {
 		for _, it := range items {
 			b, err := it.c.appendHead(buf, it.checked)
 			if err != nil {
@@ -374,7 +385,7 @@ func (s *MSRPSession) write(items []*outItem) error {
 	switch {
 	case single:
 		wctx, cancel := context.WithTimeout(s.ctx, s.cfg.responseTimeout())
-		err = s.t.writeChunk(wctx, items[0].c, items[0].checked)
+		err = s.t.writeChunk(wctx, items[0].c, checked)
 		cancel()
 		if errors.Is(err, ErrInvalidChunk) || errors.Is(err, ErrBodyContainsEndLine) {
 			s.mu.Lock()
@@ -428,6 +439,7 @@ func (s *MSRPSession) writtenLocked(it *outItem) {
 // were written: one timer, set for the oldest, serves them all.
 func (s *MSRPSession) awaitResponseLocked(it *outItem) {
 	it.deadline = s.clockLocked().Add(s.cfg.responseTimeout())
+	it.hardDeadline = time.Now().Add(2 * s.cfg.responseTimeout())
 	s.onWire = append(s.onWire, it)
 	s.onWireLive++
 	if len(s.onWire) > 64 && len(s.onWire) > 2*s.onWireLive {
@@ -457,9 +469,10 @@ func (s *MSRPSession) armTimerLocked() {
 		return
 	}
 	now := time.Now()
-	d := s.onWire[0].deadline.Sub(s.clockAt(now))
-	if s.clockStopped { // it runs again once the standstill reaches its bound
-		d += s.cfg.responseTimeout() - s.standstillLocked(now)
+	it := s.onWire[0]
+	d := it.hardDeadline.Sub(now)
+	if !s.clockStopped { // while it stands still, only the hard deadline comes
+		d = min(d, it.deadline.Sub(s.clockAt(now)))
 	}
 	if s.respTimer == nil {
 		s.respTimer = time.AfterFunc(d, s.responseTimeouts)
@@ -475,8 +488,9 @@ func (s *MSRPSession) responseTimeouts() {
 	if s.state >= StateClosing {
 		return
 	}
-	now := s.clockLocked()
-	for len(s.onWire) > 0 && (s.onWire[0].settled || !now.Before(s.onWire[0].deadline)) {
+	wall := time.Now()
+	now := s.clockAt(wall)
+	for len(s.onWire) > 0 && (s.onWire[0].settled || !now.Before(s.onWire[0].deadline) || !wall.Before(s.onWire[0].hardDeadline)) {
 		it := s.onWire[0]
 		s.onWire[0] = nil
 		s.onWire = s.onWire[1:]
@@ -488,10 +502,11 @@ func (s *MSRPSession) responseTimeouts() {
 
 // clockLocked is the clock of response deadlines. It stands still while
 // the reader waits for the application to Receive, since an answer may be
-// waiting, unread, behind the messages not taken; but for one
-// ResponseTimeout per wait at most, so that a peer that has gone is still
-// found. It runs on while the reader waits for callbacks: a callback that
-// waits for an answer behind the ones it holds up must still get its 408.
+// waiting, unread, behind the messages not taken; each request also has a
+// hard deadline, twice ResponseTimeout after it was written, so that a
+// peer that has gone is still found however the application keeps up. The
+// clock runs on while the reader waits for callbacks: a callback that waits
+// for an answer behind the ones it holds up must still get its 408.
 func (s *MSRPSession) clockLocked() time.Time { return s.clockAt(time.Now()) }
 
 func (s *MSRPSession) clockAt(now time.Time) time.Time {
@@ -499,12 +514,12 @@ func (s *MSRPSession) clockAt(now time.Time) time.Time {
 }
 
 // standstillLocked is how long the clock has stood still in the current
-// wait for Receive, within its bound.
+// wait for Receive.
 func (s *MSRPSession) standstillLocked(now time.Time) time.Duration {
 	if !s.clockStopped {
 		return 0
 	}
-	return min(now.Sub(s.stoppedAt), s.cfg.responseTimeout())
+	return now.Sub(s.stoppedAt)
 }
 
 // setPausedLocked records whether the reader waits for room, and whether

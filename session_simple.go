@@ -122,7 +122,7 @@ func (r *sendBody) close() {
 // for either side: the peer's requests wait for their answers meanwhile,
 // and time out at the peer (after 30 s, with msrplib's timer), and the
 // answers to ours may wait unread behind the messages not taken, so their
-// timeouts stand still for up to one ResponseTimeout. Keep up with
+// timeouts stand still, up to twice ResponseTimeout in all. Keep up with
 // Receive, on a goroutine of its own when the same code also sends.
 // Receive may be called from any goroutine, but not from a callback that
 // the next message waits behind.

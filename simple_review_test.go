@@ -528,15 +528,7 @@ func TestShutdownAndKeepaliveWithoutReceive(t *testing.T) {
 		drainWithoutAnswers(peer, reqs)
 		require.NoError(t, peer.WriteChunk(ctx, textSend(peer, "first")))
 		synctest.Wait()
-		// One writer, as the peer's writes wait on a lock that synctest
-		// does not see as durable.
-		toPeer := make(chan *Chunk, 64)
-		go func() {
-			for c := range toPeer {
-				_ = peer.WriteChunk(ctx, c)
-			}
-		}()
-		defer close(toPeer)
+		toPeer := peerWriter(t, peer)
 		toPeer <- textSend(peer, "held")
 		time.Sleep(5 * DefaultKeepaliveInterval)
 		synctest.Wait()

@@ -25,11 +25,21 @@ import (
 // a session on each with StartSession.
 func startPair(t *testing.T, cfgA, cfgB SessionConfig) (active, passive *MSRPSession) {
 	t.Helper()
+	return startPairWith(t, false, ConnectConfig{}, ConnectConfig{}, cfgA, cfgB)
+}
+
+// startPairWith is startPair with connector configurations of our own
+// (TLS, Limits, a Dial that wraps connections).
+func startPairWith(t *testing.T, useTLS bool, ctor, acc ConnectConfig, cfgA, cfgB SessionConfig) (active, passive *MSRPSession) {
+	t.Helper()
 	ctx := context.Background()
-	acc, conn := GetAcceptor(nil, ConnectConfig{}), GetConnector(nil, ConnectConfig{})
-	accPath, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+	if useTLS {
+		acc.TLSConfig, ctor.TLSConfig = tlsConfigs("127.0.0.1")
+	}
+	a, c := GetAcceptor(nil, acc), GetConnector(nil, ctor)
+	accPath, err := a.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: useTLS})
 	require.NoError(t, err)
-	connPath, err := conn.Prepare(ctx, URI{Host: "127.0.0.1"})
+	connPath, err := c.Prepare(ctx, URI{Host: "127.0.0.1", UseTLS: useTLS})
 	require.NoError(t, err)
 	type started struct {
 		s   *MSRPSession
@@ -37,10 +47,10 @@ func startPair(t *testing.T, cfgA, cfgB SessionConfig) (active, passive *MSRPSes
 	}
 	done := make(chan started, 1)
 	go func() {
-		s, err := StartSession(ctx, acc, connPath, cfgB)
+		s, err := StartSession(ctx, a, connPath, cfgB)
 		done <- started{s, err}
 	}()
-	active, err = StartSession(ctx, conn, accPath, cfgA)
+	active, err = StartSession(ctx, c, accPath, cfgA)
 	require.NoError(t, err)
 	r := <-done
 	require.NoError(t, r.err)
@@ -237,6 +247,20 @@ func TestReceiveHoldsThePeerBackByTCP(t *testing.T) {
 	assert.Equal(t, n, <-written)
 	assert.Equal(t, n, <-answers, "every message was answered with 200")
 	assert.Equal(t, StateConnected, s.State(), "the peer was held, not dropped")
+}
+
+// peerWriter writes what it is given to peer, in order, from one goroutine:
+// in a synctest bubble, a second writer waiting on the transport's write
+// lock is not durably blocked, and time would stand still.
+func peerWriter(t *testing.T, peer *MSRPTransport) chan<- *Chunk {
+	toPeer := make(chan *Chunk, 64)
+	go func() {
+		for c := range toPeer {
+			_ = peer.WriteChunk(context.Background(), c)
+		}
+	}()
+	t.Cleanup(func() { close(toPeer) })
+	return toPeer
 }
 
 // stillWaiting advances a synctest bubble's clock by d, and fails if a
