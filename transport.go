@@ -548,7 +548,7 @@ func (t *MSRPTransport) writeChunk(ctx context.Context, c *Chunk, checked bool) 
 	stop()
 	if err != nil {
 		t.writeErr = fmt.Errorf("msrp: write: %w", ctxError(ctx, err))
-		t.Close()
+		t.closeNow() // a stream broken mid-chunk: no close_notify, which could wait 5 s
 		return t.writeErr
 	}
 	t.Logger.sentChunk(c, t)
@@ -571,7 +571,7 @@ func (t *MSRPTransport) writeEncoded(buf []byte, chunks []*Chunk, timeout time.D
 	_ = t.conn.SetWriteDeadline(time.Time{})
 	if err != nil {
 		t.writeErr = fmt.Errorf("msrp: write: %w", err)
-		t.Close()
+		t.closeNow() // as in writeChunk
 		return t.writeErr
 	}
 	for _, c := range chunks {
