@@ -402,43 +402,7 @@ func TestPoolBodiesAbortedAndRefusedThenWhole(t *testing.T) {
 func TestPoolBodiesSessionsChunkSizes(t *testing.T) {
 	for _, chunkSize := range []int{2049, 4096, 4097, 8192, 16384, 16385} {
 		t.Run(fmt.Sprint(chunkSize), func(t *testing.T) {
-			var mu sync.Mutex
-			written := map[string]*bytes.Buffer{}
-			a, b := startPair(t, SessionConfig{MessageConfig: MessageConfig{ChunkSize: chunkSize}},
-				SessionConfig{MessageConfig: MessageConfig{MessageWriter: func(_ *MSRPSession, m *IncomingMessage) io.Writer {
-					if m.ContentType == "text/plain" {
-						return nil
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					written[m.MessageID] = &bytes.Buffer{}
-					return written[m.MessageID]
-				}}})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			rng := rand.New(rand.NewPCG(uint64(chunkSize), 11))
-			bodies := map[string][]byte{}
-			var wg sync.WaitGroup
-			for i := range 4 {
-				body := prRandom(rng, 64<<10+rng.IntN(64<<10))
-				id := fmt.Sprintf("msgid-%d", i)
-				bodies[id] = body
-				ct := []string{"text/plain", "application/octet-stream"}[i%2]
-				wg.Go(func() { assert.NoError(t, a.Send(ctx, ct, body, MessageOptions{MessageID: id})) })
-			}
-			for range bodies {
-				m, err := b.Receive(ctx)
-				require.NoError(t, err)
-				require.NoError(t, m.Err)
-				got := m.Data
-				if m.ContentType != "text/plain" {
-					mu.Lock()
-					got = written[m.MessageID].Bytes()
-					mu.Unlock()
-				}
-				require.True(t, bytes.Equal(bodies[m.MessageID], got), "message %s arrived changed", m.MessageID)
-			}
-			wg.Wait()
+			sendInterleavedAndCompare(t, chunkSize, 4, 64<<10, 64<<10, rand.New(rand.NewPCG(uint64(chunkSize), 11)))
 		})
 	}
 }

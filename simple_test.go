@@ -517,52 +517,57 @@ func TestNicknameWithoutARouteGets501(t *testing.T) {
 
 // Bodies of relay-sized chunks come from pooled buffers that the session
 // takes back once they are written where they go: messages sent at once,
-// interleaved in 4, 8 and 16 KiB chunks, in memory and through a
+// interleaved in 3, 8 and 16 KiB chunks, in memory and through a
 // MessageWriter, must arrive byte for byte.
 func TestPooledBodiesKeepEveryMessageWhole(t *testing.T) {
 	leakcheck.Check(t)
 	for _, chunkSize := range []int{3000, 8 << 10, 16 << 10} {
 		t.Run(fmt.Sprint(chunkSize), func(t *testing.T) {
-			var mu sync.Mutex
-			written := map[string]*bytes.Buffer{}
-			a, b := startPair(t, SessionConfig{MessageConfig: MessageConfig{ChunkSize: chunkSize}},
-				SessionConfig{MessageConfig: MessageConfig{MessageWriter: func(_ *MSRPSession, m *IncomingMessage) io.Writer {
-					if m.ContentType == "text/plain" {
-						return nil // in memory
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					written[m.MessageID] = &bytes.Buffer{}
-					return written[m.MessageID]
-				}}})
-			ctx := context.Background()
-			rng := rand.New(rand.NewPCG(uint64(chunkSize), 7))
-			bodies := map[string][]byte{}
-			var wg sync.WaitGroup
-			for i := range 8 {
-				body := make([]byte, 200<<10+rng.IntN(100<<10))
-				for j := range body {
-					body[j] = byte(rng.Uint32())
-				}
-				id := fmt.Sprintf("msg-%d", i)
-				bodies[id] = body
-				ct := []string{"text/plain", "application/octet-stream"}[i%2]
-				wg.Go(func() {
-					assert.NoError(t, a.Send(ctx, ct, body, MessageOptions{MessageID: id}))
-				})
-			}
-			for range bodies {
-				m, err := b.Receive(ctx)
-				require.NoError(t, err)
-				got := m.Data
-				if m.ContentType != "text/plain" {
-					mu.Lock()
-					got = written[m.MessageID].Bytes()
-					mu.Unlock()
-				}
-				require.True(t, bytes.Equal(bodies[m.MessageID], got), "message %s arrived changed", m.MessageID)
-			}
-			wg.Wait()
+			sendInterleavedAndCompare(t, chunkSize, 8, 200<<10, 100<<10, rand.New(rand.NewPCG(uint64(chunkSize), 7)))
 		})
 	}
+}
+
+// sendInterleavedAndCompare sends count messages of size to size+spread
+// random bytes at once, in chunks of chunkSize, half kept in memory and
+// half through a MessageWriter, and checks that each arrives whole and
+// unchanged.
+func sendInterleavedAndCompare(t *testing.T, chunkSize, count, size, spread int, rng *rand.Rand) {
+	t.Helper()
+	var mu sync.Mutex
+	written := map[string]*bytes.Buffer{}
+	a, b := startPair(t, SessionConfig{MessageConfig: MessageConfig{ChunkSize: chunkSize}},
+		SessionConfig{MessageConfig: MessageConfig{MessageWriter: func(_ *MSRPSession, m *IncomingMessage) io.Writer {
+			if m.ContentType == "text/plain" {
+				return nil // in memory
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			written[m.MessageID] = &bytes.Buffer{}
+			return written[m.MessageID]
+		}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bodies := map[string][]byte{}
+	var wg sync.WaitGroup
+	for i := range count {
+		body := prRandom(rng, size+rng.IntN(spread))
+		id := fmt.Sprintf("msg-%d", i)
+		bodies[id] = body
+		ct := []string{"text/plain", "application/octet-stream"}[i%2]
+		wg.Go(func() { assert.NoError(t, a.Send(ctx, ct, body, MessageOptions{MessageID: id})) })
+	}
+	for range bodies {
+		m, err := b.Receive(ctx)
+		require.NoError(t, err)
+		require.NoError(t, m.Err)
+		got := m.Data
+		if m.ContentType != "text/plain" {
+			mu.Lock()
+			got = written[m.MessageID].Bytes()
+			mu.Unlock()
+		}
+		require.True(t, bytes.Equal(bodies[m.MessageID], got), "message %s arrived changed", m.MessageID)
+	}
+	wg.Wait()
 }
