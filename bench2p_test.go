@@ -51,14 +51,7 @@ func startPeer(b *testing.B, mode string, useTLS bool, env ...string) *peerProce
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchPeerEnv+"="+mode, "MSRP_BENCH_ADDR="+ln.Addr().String(),
-		"MSRP_BENCH_TLS="+strconv.FormatBool(useTLS))
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	cmd := startClients(b, mode, ln.Addr().String(), append(env, "MSRP_BENCH_TLS="+strconv.FormatBool(useTLS))...)
 	conn, err := ln.Accept()
 	if err != nil {
 		cmd.Process.Kill()
@@ -78,10 +71,15 @@ func startPeer(b *testing.B, mode string, useTLS bool, env ...string) *peerProce
 // wait waits for the peer to exit and returns the CPU time it used.
 func (p *peerProcess) wait(b *testing.B) time.Duration {
 	b.Helper()
-	if err := p.cmd.Wait(); err != nil {
-		b.Fatalf("peer: %v", err)
-	}
-	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+	return waitClients(b, p.cmd)
+}
+
+// boundTransport is a transport on conn whose paths are set as a binding
+// would set them.
+func boundTransport(conn net.Conn, local, remote URI) *MSRPTransport {
+	t := NewMSRPTransport(conn, local)
+	t.SetRemotePath([]URI{remote})
+	return t
 }
 
 // selfCPU is the CPU time this process has used so far.
@@ -168,8 +166,7 @@ func closeWrite(c net.Conn) {
 
 func msrpBulk(b *testing.B, size int64, chunkSize int, useTLS bool, peerMode string) run {
 	p := startPeer(b, peerMode, useTLS)
-	t := NewMSRPTransport(p.conn, benchURIA)
-	t.SetRemotePath([]URI{benchURIB})
+	t := boundTransport(p.conn, benchURIA, benchURIB)
 	s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1, MessageConfig: MessageConfig{ChunkSize: chunkSize}})
 	defer s.Close()
 	ctx := context.Background()
@@ -222,8 +219,7 @@ func BenchmarkTwoProcessSmall(b *testing.B) {
 }
 
 func benchSend() *Chunk {
-	t := NewMSRPTransport(nil, benchURIA)
-	t.SetRemotePath([]URI{benchURIB})
+	t := boundTransport(nil, benchURIA, benchURIB)
 	c := t.MakeSendRequest("", make([]byte, 100), 1, 0)
 	c.Headers.Set(HeaderContentType, "text/plain")
 	return c
@@ -260,8 +256,7 @@ func rawSmall(b *testing.B, n, inFlight int, reqWire []byte, respLen int, env []
 
 func msrpSmall(b *testing.B, n, inFlight int) run {
 	p := startPeer(b, "msrp-answer", false)
-	t := NewMSRPTransport(p.conn, benchURIA)
-	t.SetRemotePath([]URI{benchURIB})
+	t := boundTransport(p.conn, benchURIA, benchURIB)
 	s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1})
 	defer s.Close()
 	ctx := context.Background()
@@ -351,8 +346,7 @@ func benchPeer(mode string, conn net.Conn) error {
 			}
 		}
 	case "msrp-chunks": // a session whose application takes chunks, msrplib's way
-		t := NewMSRPTransport(conn, benchURIB)
-		t.SetRemotePath([]URI{benchURIA})
+		t := boundTransport(conn, benchURIB, benchURIA)
 		var got int64
 		s := NewMSRPSession(t, SessionConfig{KeepaliveInterval: -1, OnIncoming: func(s *MSRPSession, c *Chunk) {
 			got += int64(len(c.Data))
@@ -364,8 +358,7 @@ func benchPeer(mode string, conn net.Conn) error {
 		}
 		return s.Err()
 	case "msrp-sink", "msrp-answer": // a session that takes every message
-		t := NewMSRPTransport(conn, benchURIB)
-		t.SetRemotePath([]URI{benchURIA})
+		t := boundTransport(conn, benchURIB, benchURIA)
 		cfg := SessionConfig{KeepaliveInterval: -1}
 		if mode == "msrp-sink" {
 			cfg.MessageWriter = func(*MSRPSession, *IncomingMessage) io.Writer { return io.Discard }
@@ -403,7 +396,8 @@ func BenchmarkTwoProcessManySessions(b *testing.B) {
 	b.ReportMetric(float64(mine.peers.Microseconds())/msgs, "client-cpu-µs/msg")
 }
 
-// startClients runs the peer process in mode against addr, with env.
+// startClients runs the test binary as a peer process in mode, connecting
+// to addr, with env.
 func startClients(b *testing.B, mode, addr string, env ...string) *exec.Cmd {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -416,6 +410,8 @@ func startClients(b *testing.B, mode, addr string, env ...string) *exec.Cmd {
 	return cmd
 }
 
+// waitClients waits for a peer process to exit and returns the CPU time it
+// used.
 func waitClients(b *testing.B, cmd *exec.Cmd) time.Duration {
 	b.Helper()
 	if err := cmd.Wait(); err != nil {
