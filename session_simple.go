@@ -127,7 +127,7 @@ func (r *sendBody) close() {
 // Receive may be called from any goroutine, but not from a callback that
 // the next message waits behind.
 func (s *MSRPSession) Receive(ctx context.Context) (*IncomingMessage, error) {
-	if s.cfg.OnMessage != nil || !s.incoming.on {
+	if !s.receiving() {
 		return nil, ErrReceiveOff
 	}
 	for {
@@ -189,10 +189,14 @@ func (q *receiveQueue) pop() (*IncomingMessage, bool) {
 	return r.m, true
 }
 
+// receiving tells whether ended messages go to Receive: they are put
+// together, and OnMessage does not take them. It never changes.
+func (s *MSRPSession) receiving() bool { return s.incoming.on && s.cfg.OnMessage == nil }
+
 // receiveFullLocked tells whether the reader should wait for Receive before
 // it reads on.
 func (s *MSRPSession) receiveFullLocked() bool {
-	if s.cfg.OnMessage != nil || !s.incoming.on {
+	if !s.receiving() {
 		return false
 	}
 	if s.state == StateFlushing {
