@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -152,14 +153,18 @@ func NewRequest(method string, toPath, fromPath []URI) *Chunk {
 // It only builds: whether a response may be sent at all depends on the
 // request's Failure-Report, which ResponseWanted tells.
 func NewResponse(req *Chunk, code int, comment string) (*Chunk, error) {
+	return newResponse(req, code, comment, nil)
+}
+
+func newResponse(req *Chunk, code int, comment string, memo *validMemo) (*Chunk, error) {
 	if !req.IsRequest() {
 		return nil, fmt.Errorf("%w: cannot respond to a response", ErrInvalidChunk)
 	}
-	to, err := responsePath(req, HeaderFromPath, req.Method != MethodSEND)
+	to, err := responsePath(req, HeaderFromPath, req.Method != MethodSEND, memo)
 	if err != nil {
 		return nil, err
 	}
-	from, err := responsePath(req, HeaderToPath, false)
+	from, err := responsePath(req, HeaderToPath, false, memo)
 	if err != nil {
 		return nil, err
 	}
@@ -184,16 +189,16 @@ func responseChunk(tid string, code int, comment, toPath, fromPath string) *Chun
 // space between URIs) is taken as it stands; anything else is parsed and
 // written anew, so that a response never carries a peer's stray
 // whitespace, and a path that does not parse is an error.
-func responsePath(req *Chunk, name string, whole bool) (string, error) {
+func responsePath(req *Chunk, name string, whole bool, memo *validMemo) (string, error) {
 	v, ok := req.Headers.Lookup(name)
 	if !ok {
 		return "", missingHeader(name)
 	}
 	first, _, _ := strings.Cut(v, " ")
-	if whole && looksLikeMSRPURI(first) && validPathValue(v) {
+	if whole && looksLikeMSRPURI(first) && memo.check(memoPath, v, validPathValue) {
 		return v, nil
 	}
-	if !whole && looksLikeMSRPURI(first) && validPathValue(first) {
+	if !whole && looksLikeMSRPURI(first) && memo.check(memoPath, first, validPathValue) {
 		return first, nil
 	}
 	path, err := ParsePath(v)
@@ -289,7 +294,7 @@ func (c *Chunk) appendStartLine(b []byte) []byte {
 // (ErrBodyContainsEndLine) a body that holds the chunk's own end-line,
 // which would cut it short on the wire.
 func (c *Chunk) Encode(dst []byte) ([]byte, error) {
-	b, err := c.appendHead(dst, false)
+	b, err := c.appendHead(dst, false, nil)
 	if err != nil {
 		return dst, err
 	}
@@ -299,9 +304,9 @@ func (c *Chunk) Encode(dst []byte) ([]byte, error) {
 
 // check tells whether Encode would write the chunk, and if not why,
 // without encoding it.
-func (c *Chunk) check() error {
+func (c *Chunk) check(memo *validMemo) error {
 	var kindsBuf [32]headerKind
-	return c.validate(c.headerKinds(kindsBuf[:0]))
+	return c.validate(c.headerKinds(kindsBuf[:0]), memo)
 }
 
 func (c *Chunk) headerKinds(kinds []headerKind) []headerKind {
@@ -313,11 +318,11 @@ func (c *Chunk) headerKinds(kinds []headerKind) []headerKind {
 
 // appendHead validates the chunk, unless it was checked already, and
 // appends everything before the body.
-func (c *Chunk) appendHead(dst []byte, checked bool) ([]byte, error) {
+func (c *Chunk) appendHead(dst []byte, checked bool, memo *validMemo) ([]byte, error) {
 	var kindsBuf [32]headerKind
 	kinds := c.headerKinds(kindsBuf[:0])
 	if !checked {
-		if err := c.validate(kinds); err != nil {
+		if err := c.validate(kinds, memo); err != nil {
 			return dst, err
 		}
 	}
@@ -448,11 +453,14 @@ func kindOf(name string) headerKind {
 	return kindOther
 }
 
-// valid checks a value against the grammar of its header's kind.
-func (k headerKind) valid(v string) bool {
+// valid checks a value against the grammar of its header's kind; memo, if
+// not nil, remembers the paths and media types found valid.
+func (k headerKind) valid(v string, memo *validMemo) bool {
 	switch k {
 	case kindToPath, kindFromPath, kindUsePath:
-		return validPathValue(v)
+		return memo.check(memoPath, v, validPathValue)
+	case kindContentType:
+		return memo.check(memoMediaType, v, validMediaType)
 	case kindMessageID:
 		return validIdent(v)
 	case kindByteRange:
@@ -464,11 +472,51 @@ func (k headerKind) valid(v string) bool {
 		return strings.EqualFold(v, "yes") || strings.EqualFold(v, "no")
 	case kindFailureReport:
 		return strings.EqualFold(v, "yes") || strings.EqualFold(v, "no") || strings.EqualFold(v, "partial")
-	case kindContentType:
-		return validMediaType(v)
 	case kindExpires, kindMinExpires, kindMaxExpires:
 		return isDigits(v)
 	}
+	return true
+}
+
+// validMemo remembers a few header values found valid, so that a
+// connection that writes and reads the same paths and media type in every
+// chunk parses each once rather than once per chunk. A nil memo remembers
+// nothing. It is safe for concurrent use.
+type validMemo struct {
+	next    atomic.Uint32
+	entries [4]atomic.Pointer[memoEntry]
+}
+
+type memoKind uint8
+
+const (
+	memoPath          memoKind = iota // validPathValue
+	memoMediaType                     // validMediaType: as we write it
+	memoReadableMedia                 // readableMediaType: as we read it
+)
+
+type memoEntry struct {
+	kind  memoKind
+	value string
+}
+
+// check tells whether valid(v) holds, remembering a value that passed.
+func (m *validMemo) check(kind memoKind, v string, valid func(string) bool) bool {
+	if m == nil {
+		return valid(v)
+	}
+	for i := range m.entries {
+		if e := m.entries[i].Load(); e != nil && e.kind == kind && e.value == v {
+			return true
+		}
+	}
+	if !valid(v) {
+		return false
+	}
+	// A copy: v may be part of a chunk's header block, which the memo
+	// should not keep alive.
+	e := &memoEntry{kind: kind, value: strings.Clone(v)}
+	m.entries[m.next.Add(1)%uint32(len(m.entries))].Store(e)
 	return true
 }
 
@@ -519,7 +567,7 @@ func appendHeaderLine(b []byte, f HeaderField) []byte {
 // validate checks what Encode needs to produce a chunk that follows the
 // grammar of RFC 4975 §9 and that the Parser reads back unchanged; kinds
 // are the headers' kinds.
-func (c *Chunk) validate(kinds []headerKind) error {
+func (c *Chunk) validate(kinds []headerKind, memo *validMemo) error {
 	bad := func(what string) error {
 		return fmt.Errorf("%w: %s", ErrInvalidChunk, what)
 	}
@@ -551,7 +599,7 @@ func (c *Chunk) validate(kinds []headerKind) error {
 			return bad("header " + f.Name + " appears twice")
 		}
 		seen |= 1 << k
-		if !k.valid(f.Value) {
+		if !k.valid(f.Value, memo) {
 			return bad("header " + f.Name + " does not follow its grammar: " + strconv.Quote(f.Value))
 		}
 	}
@@ -939,12 +987,14 @@ func (c *Chunk) FailureReport() (FailureReport, error) {
 
 // ContentType returns the Content-Type header as written, after checking that
 // it is a media type ("type/subtype" with optional parameters).
-func (c *Chunk) ContentType() (string, error) {
+func (c *Chunk) ContentType() (string, error) { return c.contentType(nil) }
+
+func (c *Chunk) contentType(memo *validMemo) (string, error) {
 	v, ok := c.Headers.Lookup(HeaderContentType)
 	if !ok {
 		return "", missingHeader(HeaderContentType)
 	}
-	if !readableMediaType(v) {
+	if !memo.check(memoReadableMedia, v, readableMediaType) {
 		return "", invalidHeader(HeaderContentType, v, "not a media type")
 	}
 	return v, nil

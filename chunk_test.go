@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -323,11 +324,14 @@ func TestEncodeOrderAndBlankLine(t *testing.T) {
 		"Content-ID: <x@y>\r\nMessage-ID: m1234567\r\n-------abcd1234$\r\n", string(out))
 }
 
-func TestEncodeRefuses(t *testing.T) {
-	ok := func() *Chunk {
-		return &Chunk{TransactionID: "abcd1234", Method: "SEND", Headers: Header{{"To-Path", "msrp://b/s;tcp"}, {"From-Path", "msrp://a/s;tcp"}}}
-	}
-	mutations := map[string]func(c *Chunk){
+// refusableChunk is a chunk Encode writes, which each of encodeRefusals
+// turns into one it refuses.
+func refusableChunk() *Chunk {
+	return &Chunk{TransactionID: "abcd1234", Method: "SEND", Headers: Header{{"To-Path", "msrp://b/s;tcp"}, {"From-Path", "msrp://a/s;tcp"}}}
+}
+
+func encodeRefusals() map[string]func(c *Chunk) {
+	return map[string]func(c *Chunk){
 		"short tid":          func(c *Chunk) { c.TransactionID = "abc" },
 		"long tid":           func(c *Chunk) { c.TransactionID = "a123456789012345678901234567890123" },
 		"tid with space":     func(c *Chunk) { c.TransactionID = "ab cd" },
@@ -370,7 +374,11 @@ func TestEncodeRefuses(t *testing.T) {
 		},
 		"response with type": func(c *Chunk) { c.Method = ""; c.Code = 200; c.Headers.Add(HeaderContentType, "a/b") },
 	}
-	for name, mutate := range mutations {
+}
+
+func TestEncodeRefuses(t *testing.T) {
+	ok := refusableChunk
+	for name, mutate := range encodeRefusals() {
 		c := ok()
 		mutate(c)
 		out, err := c.Encode([]byte("keep"))
@@ -390,6 +398,56 @@ func TestEncodeRefuses(t *testing.T) {
 	c.Data = []byte("-------abcd1234\r\n-------abcd123$\r\n-------abcd12345$")
 	_, err = c.Encode(nil)
 	assert.NoError(t, err)
+}
+
+// A memo of the values found valid saves parsing them again, and changes
+// nothing else: what Encode refuses is refused with the memo as warm as a
+// session keeps it, and the bytes written are the same.
+func TestValidMemoRefusesWhatEncodeRefuses(t *testing.T) {
+	var memo validMemo
+	warm := func() {
+		c := refusableChunk()
+		c.Headers.Add(HeaderContentType, "a/b")
+		c.Data = []byte("x")
+		want, err := c.Encode(nil)
+		require.NoError(t, err)
+		got, err := c.appendHead(nil, false, &memo)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(c.appendTail(append(got, c.Data...))))
+	}
+	for name, mutate := range encodeRefusals() {
+		warm()
+		c := refusableChunk()
+		mutate(c)
+		_, want := c.Encode(nil)
+		_, got := c.appendHead(nil, false, &memo)
+		assert.Equal(t, want, got, name)
+		assert.Equal(t, want, c.check(&memo), name)
+	}
+	// Values that differ from remembered ones by a byte are checked anew,
+	// whichever kind remembered them.
+	for _, v := range []string{"msrp://b/s;tcp ", "msrp://b/s", "msrp://b/s;tcp\t", "a/b;", "a/"} {
+		assert.False(t, memo.check(memoPath, v, validPathValue), v)
+		assert.False(t, memo.check(memoMediaType, v, validMediaType), v)
+	}
+	assert.True(t, memo.check(memoReadableMedia, "a/b ;x=y", readableMediaType))
+	assert.False(t, memo.check(memoMediaType, "a/b ;x=y", validMediaType), "remembered as readable, not as written")
+}
+
+// Many goroutines remember and look up at once (run with -race).
+func TestValidMemoConcurrent(t *testing.T) {
+	var memo validMemo
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				v := fmt.Sprintf("msrp://h%d/s%d;tcp", g, i%7)
+				assert.True(t, memo.check(memoPath, v, validPathValue))
+				assert.False(t, memo.check(memoPath, v+" ", validPathValue))
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestEncodeNoAllocs(t *testing.T) {

@@ -33,7 +33,7 @@ func (s *MSRPSession) SendChunk(c *Chunk, onResponse func(resp *Chunk, err error
 func (s *MSRPSession) enqueue(it *outItem) error {
 	// A chunk the encoder would refuse is refused now, to the caller,
 	// rather than later to a callback that may not exist.
-	if err := it.c.check(); err != nil {
+	if err := it.c.check(&s.t.valid); err != nil {
 		return err
 	}
 	it.checked = true
@@ -76,7 +76,7 @@ func (s *MSRPSession) queueLocked(it *outItem) {
 	it.queued = true
 	s.queue = append(s.queue, it)
 	s.outstanding++
-	signal(s.writerWake)
+	s.wakeLocked(wakeWriter)
 }
 
 // DeliverChunk sends a request and waits for its response, msrplib's
@@ -353,7 +353,7 @@ func (s *MSRPSession) write(items []*outItem) error {
 		// Checked now, so that a refused chunk is refused before anything
 		// (its progress) is reported about it, as in a batch.
 		if checked = items[0].checked; !checked {
-			if err := items[0].c.check(); err != nil {
+			if err := items[0].c.check(&s.t.valid); err != nil {
 				refused, refusals = append(refused, items[0]), append(refusals, err)
 				single = false // nothing to write
 			}
@@ -361,7 +361,7 @@ func (s *MSRPSession) write(items []*outItem) error {
 		}
 	} else {
 		for _, it := range items {
-			b, err := it.c.appendHead(buf, it.checked)
+			b, err := it.c.appendHead(buf, it.checked, &s.t.valid)
 			if err != nil {
 				refused, refusals = append(refused, it), append(refusals, err)
 				continue
@@ -422,7 +422,7 @@ func (s *MSRPSession) writtenLocked(it *outItem) {
 	case c.Method == MethodREPORT:
 		s.settleLocked(it, &Chunk{TransactionID: c.TransactionID, Code: 200, Comment: "OK"}, nil)
 	case !c.ResponseWanted(200):
-		resp, err := NewResponse(c, 200, "")
+		resp, err := newResponse(c, 200, "", &s.t.valid)
 		if err != nil {
 			resp = &Chunk{TransactionID: c.TransactionID, Code: 200, Comment: "OK"}
 		}

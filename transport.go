@@ -62,6 +62,10 @@ type MSRPTransport struct {
 	writeMu  sync.Mutex
 	writeErr error // sticky: a failed write leaves the stream unusable
 
+	// valid remembers the paths and media types of this connection's
+	// chunks once checked, for the encoder and the session's answers.
+	valid validMemo
+
 	pathMu     sync.RWMutex
 	localURI   URI
 	localPath  []URI  // relays between us and the peer, from Use-Path
@@ -79,6 +83,9 @@ type MSRPTransport struct {
 	// onClose, when set by the code that set the transport up, runs once
 	// when it closes (a server forgets the session then).
 	onClose func()
+	// beforeRead, when set by the session that owns the transport, runs
+	// before each read from the connection, which may block.
+	beforeRead func()
 	// smallReads keeps reads in the 512-byte buffer while a connection
 	// binds, so that one that stalls holds no 64 KiB buffer.
 	smallReads bool
@@ -417,6 +424,9 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 			}
 			continue
 		}
+		if t.beforeRead != nil {
+			t.beforeRead()
+		}
 		if err := t.fill(); err != nil {
 			if isTimeout(err) {
 				return nil, ctxError(ctx, err)
@@ -429,7 +439,12 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 // fill reads more bytes into pending; on failure it sets readErr, or
 // returns a timeout error that leaves the transport usable.
 func (t *MSRPTransport) fill() error {
-	buf := t.parser.bodySpace() // a body is flowing: read it where it will stay
+	// A large body is read where it will stay; the rest of a small one is
+	// read with what follows it, which saves a read per chunk.
+	buf := t.parser.bodySpace()
+	if len(buf) < inlineBodyMax {
+		buf = nil
+	}
 	if buf == nil {
 		buf = t.idle[:]
 		if !t.smallReads && (t.parser.InChunk() || t.readFull) {
@@ -518,7 +533,7 @@ func (t *MSRPTransport) writeChunk(ctx context.Context, c *Chunk, checked bool) 
 			writeBufPool.Put(bufp)
 		}
 	}()
-	head, err := c.appendHead((*bufp)[:0], checked)
+	head, err := c.appendHead((*bufp)[:0], checked, &t.valid)
 	if err != nil {
 		return err
 	}
@@ -600,7 +615,7 @@ func (t *MSRPTransport) WriteResponse(ctx context.Context, req *Chunk, code int,
 // still hears why. A connection still binding may know neither: then the
 // path is unknownPath, a valid URI that names nobody.
 func (t *MSRPTransport) newResponse(req *Chunk, code int, comment string) (*Chunk, error) {
-	resp, err := NewResponse(req, code, comment)
+	resp, err := newResponse(req, code, comment, &t.valid)
 	if err == nil || !req.IsRequest() {
 		return resp, err
 	}
