@@ -410,7 +410,7 @@ func (m *OutgoingMessage) answeredLocked(it *outItem, resp *Chunk, err error) {
 			m.abort = true // stop, and say so with "#" (RFC 4975 §10.5 for 413)
 		}
 	}
-	m.s.wakeLocked(wakeWriter)
+	signal(m.s.writerWake)
 	if m.lastOut && m.inFlight == 0 {
 		failure := m.failure
 		if it.c.ContFlag == FlagAborted && failure == nil {

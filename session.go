@@ -245,23 +245,8 @@ type MSRPSession struct {
 	post         []func()   // internal work to run once mu is released (see unlock)
 	ioRunning    int        // goroutines that ioDone waits for
 
-	// While the reader handles what one read brought, the wakes it would
-	// give the writer and the callback goroutine are held (wakesHeld) and
-	// given at once before it reads again or waits (giveHeldWakes): one
-	// wake and one write for many chunks, not one each.
-	holdingWakes bool
-	wakesHeld    wakeSet
-
 	read atomic.Int64 // chunks the reader has read, counted before it takes mu
 }
-
-// wakeSet is a set of goroutines that have work.
-type wakeSet uint8
-
-const (
-	wakeWriter wakeSet = 1 << iota
-	wakeCallbacks
-)
 
 // callback is one piece of application code for the callback goroutine,
 // with the bytes of what the peer sent that it holds.
@@ -329,7 +314,6 @@ func NewMSRPSession(t *MSRPTransport, cfg SessionConfig) *MSRPSession {
 	if interval := s.cfg.keepaliveInterval(); interval > 0 {
 		s.keepaliveTimer = time.AfterFunc(interval, s.keepaliveDue)
 	}
-	t.beforeRead = s.giveHeldWakes
 	s.ioRunning = 2
 	maintain := t.maintain
 	if maintain != nil {
@@ -405,36 +389,6 @@ func signal(c chan struct{}) {
 	}
 }
 
-// wakeLocked tells the goroutines in w that they have work: now, or, when
-// the reader is handling a chunk, once it is done with what it read.
-func (s *MSRPSession) wakeLocked(w wakeSet) {
-	if s.holdingWakes {
-		s.wakesHeld |= w
-		return
-	}
-	s.wake(w)
-}
-
-func (s *MSRPSession) wake(w wakeSet) {
-	if w&wakeWriter != 0 {
-		signal(s.writerWake)
-	}
-	if w&wakeCallbacks != 0 {
-		signal(s.callbackWake)
-	}
-}
-
-// giveHeldWakes gives the wakes the reader held. The reader calls it
-// before anything that may block it: a read from the connection, a wait
-// for room, its return. Nothing it woke for then waits on it.
-func (s *MSRPSession) giveHeldWakes() {
-	s.mu.Lock()
-	w := s.wakesHeld
-	s.wakesHeld = 0
-	s.mu.Unlock()
-	s.wake(w)
-}
-
 // touchLocked records traffic, which puts the keepalive off.
 func (s *MSRPSession) touchLocked() { s.lastActivity = time.Now() }
 
@@ -447,7 +401,7 @@ func (s *MSRPSession) callLocked(n int, fn func()) {
 	s.callbacks = append(s.callbacks, callback{fn: fn, bytes: n})
 	s.backlog++
 	s.backlogBytes += n
-	s.wakeLocked(wakeCallbacks)
+	signal(s.callbackWake)
 }
 
 // backlogFullLocked tells whether the reader should wait for the callback

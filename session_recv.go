@@ -18,26 +18,21 @@ import (
 // before it reads on, so that TCP holds the peer back.
 func (s *MSRPSession) reader() {
 	defer s.ioExited()
-	defer s.giveHeldWakes()
-	held := 0 // chunks handled since the wakes were last given
 	for {
 		c, err := s.t.readChunk(s.ctx, false) // the session's end closes the transport, which ends the read
 		if c != nil || err == nil || errors.As(err, new(*ChunkParseError)) {
 			s.read.Add(1) // before mu: a Shutdown from now on answers it
 		}
 		s.mu.Lock()
-		s.holdingWakes = true
 		var pe *ChunkParseError
 		switch {
 		case s.state >= StateClosing:
-			s.holdingWakes = false
 			s.unlock()
 			return // what was read after the end is not handled
 		case errors.As(err, &pe):
 			s.answerMalformedLocked(pe)
 		case err != nil:
 			s.readEndedLocked(err)
-			s.holdingWakes = false
 			s.unlock()
 			return
 		case c.IsRequest():
@@ -49,22 +44,12 @@ func (s *MSRPSession) reader() {
 		}
 		s.handled++
 		s.checkFlushedLocked()
-		s.holdingWakes = false
 		s.unlock()
-		// A read that brings many small chunks still keeps the writer busy.
-		if held++; held >= maxHeldChunks {
-			s.giveHeldWakes()
-			held = 0
-		}
 		if !s.waitForRoom() {
 			return
 		}
 	}
 }
-
-// maxHeldChunks bounds the chunks the reader handles before it gives the
-// wakes it held, though it could read on without waiting.
-const maxHeldChunks = 32
 
 // readEndedLocked takes the end of the peer's stream. A clean end (EOF at a
 // chunk boundary) may be a half-close: the answers owed are written first,
@@ -92,12 +77,7 @@ func (s *MSRPSession) waitForRoom() bool {
 		unread := s.receiveFullLocked()
 		full := busy || unread
 		s.setPausedLocked(full && !ended, unread && !busy && s.state == StateConnected)
-		var w wakeSet
-		if full { // the goroutines that make room must not wait for us
-			w, s.wakesHeld = s.wakesHeld, 0
-		}
 		s.mu.Unlock()
-		s.wake(w)
 		switch {
 		case ended:
 			return false
@@ -168,7 +148,7 @@ func (s *MSRPSession) reportLocked(c *Chunk, code int, comment string, byteRange
 func (s *MSRPSession) handleResponseLocked(c *Chunk) {
 	if it, ok := s.byTID[c.TransactionID]; ok && !it.queued {
 		s.settleLocked(it, c, nil)
-		s.wakeLocked(wakeWriter) // a message window may have opened
+		signal(s.writerWake) // a message window may have opened
 		return
 	}
 	if c.Code != 200 {

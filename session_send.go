@@ -76,7 +76,7 @@ func (s *MSRPSession) queueLocked(it *outItem) {
 	it.queued = true
 	s.queue = append(s.queue, it)
 	s.outstanding++
-	s.wakeLocked(wakeWriter)
+	signal(s.writerWake)
 }
 
 // DeliverChunk sends a request and waits for its response, msrplib's

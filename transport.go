@@ -83,9 +83,6 @@ type MSRPTransport struct {
 	// onClose, when set by the code that set the transport up, runs once
 	// when it closes (a server forgets the session then).
 	onClose func()
-	// beforeRead, when set by the session that owns the transport, runs
-	// before each read from the connection, which may block.
-	beforeRead func()
 	// smallReads keeps reads in the 512-byte buffer while a connection
 	// binds, so that one that stalls holds no 64 KiB buffer.
 	smallReads bool
@@ -424,9 +421,6 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 			}
 			continue
 		}
-		if t.beforeRead != nil {
-			t.beforeRead()
-		}
 		if err := t.fill(); err != nil {
 			if isTimeout(err) {
 				return nil, ctxError(ctx, err)
@@ -439,12 +433,7 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 // fill reads more bytes into pending; on failure it sets readErr, or
 // returns a timeout error that leaves the transport usable.
 func (t *MSRPTransport) fill() error {
-	// A large body is read where it will stay; the rest of a small one is
-	// read with what follows it, which saves a read per chunk.
-	buf := t.parser.bodySpace()
-	if len(buf) < inlineBodyMax {
-		buf = nil
-	}
+	buf := t.parser.bodySpace() // a body is flowing: read it where it will stay
 	if buf == nil {
 		buf = t.idle[:]
 		if !t.smallReads && (t.parser.InChunk() || t.readFull) {
