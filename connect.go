@@ -77,6 +77,49 @@ type ConnectConfig struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Listen opens listeners; nil uses a net.ListenConfig.
 	Listen func(ctx context.Context, network, addr string) (net.Listener, error)
+	// DialMessage opens a message-framed connection to a URI whose
+	// transport is "ws" (RFC 7977): a peer or a relay reached over
+	// WebSocket. ws.Dialer's DialMessage is one; nil means such URIs
+	// cannot be reached.
+	DialMessage func(ctx context.Context, to URI) (MessageConn, error)
+}
+
+// dialMessage opens a message-framed connection to a "ws" URI.
+func (c *ConnectConfig) dialMessage(ctx context.Context, to URI) (MessageConn, error) {
+	if c.DialMessage == nil {
+		return nil, fmt.Errorf("msrp: %s is a WebSocket URI: set ConnectConfig.DialMessage (ws.Dialer)", to)
+	}
+	return c.DialMessage(ctx, to)
+}
+
+// open connects to a peer or relay at to (TLS with tlsCfg for msrps,
+// WebSocket for "ws") and returns a transport with this configuration's
+// settings.
+func (c *ConnectConfig) open(ctx context.Context, to, local URI, tlsCfg *tls.Config) (*MSRPTransport, error) {
+	if to.IsWebSocket() {
+		mc, err := c.dialMessage(ctx, to)
+		if err != nil {
+			return nil, err
+		}
+		t := NewMessageTransport(mc, local)
+		t.Logger = c.Logger
+		t.UseSessmatch = c.UseSessmatch
+		t.SetLimits(c.Limits)
+		return t, nil
+	}
+	conn, err := c.dial(ctx, to.HostPort())
+	if err != nil || !to.UseTLS {
+		if err != nil {
+			return nil, err
+		}
+		return c.newTransport(conn, local), nil
+	}
+	tc := tls.Client(conn, tlsCfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c.newTransport(tc, local), nil
 }
 
 func (c *ConnectConfig) connectTimeout() time.Duration { return durationOr(c.ConnectTimeout) }
@@ -111,6 +154,7 @@ func (c *ConnectConfig) newTransport(conn net.Conn, local URI) *MSRPTransport {
 	t.Logger = c.Logger
 	t.UseSessmatch = c.UseSessmatch
 	t.parser.Limits = c.Limits
+	t.applyMessageLimit()
 	return t
 }
 
@@ -291,12 +335,11 @@ func (c *ConnectorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*
 	dialCtx, stopDial := withStage(ctx, c.connectTimeout(), ErrConnectTimeout)
 	defer stopDial()
 	c.Logger.event("connecting", "to", first.HostPort())
-	conn, err := c.connect(dialCtx, first)
+	t, err := c.open(dialCtx, first, local, c.clientTLS(first.Host))
 	if err != nil {
 		return nil, stageError(ctx, dialCtx, ErrConnectTimeout, fmt.Errorf("msrp: connect to %s: %w", first.HostPort(), err))
 	}
-	t := c.newTransport(conn, local)
-	c.Logger.event("connected", "local", conn.LocalAddr().String(), "remote", conn.RemoteAddr().String())
+	c.Logger.event("connected", "local", t.LocalAddr().String(), "remote", t.RemoteAddr().String())
 
 	bindCtx, stop := withStage(ctx, c.bindTimeout(), ErrBindSessionTimeout)
 	defer stop()
@@ -305,20 +348,6 @@ func (c *ConnectorDirect) Complete(ctx context.Context, fullRemotePath []URI) (*
 		return nil, stageError(ctx, bindCtx, ErrBindSessionTimeout, err)
 	}
 	return t, nil
-}
-
-// connect dials, and runs the TLS handshake for an msrps URI.
-func (c *ConnectorDirect) connect(ctx context.Context, to URI) (net.Conn, error) {
-	conn, err := c.dial(ctx, to.HostPort())
-	if err != nil || !to.UseTLS {
-		return conn, err
-	}
-	tc := tls.Client(conn, c.clientTLS(to.Host))
-	if err := tc.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return tc, nil
 }
 
 // Cleanup abandons a Complete in progress. It is safe to call more than

@@ -3,6 +3,7 @@ module github.com/go-msrp/msrp
 go 1.25.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/miekg/dns v1.1.73
 	github.com/stretchr/testify v1.12.1
 )

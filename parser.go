@@ -115,6 +115,24 @@ func orDefault(v, def int) int {
 // included: a connection that ends now has cut a chunk short.
 func (p *Parser) InChunk() bool { return p.state != stateStart || len(p.hdr) > 0 }
 
+// cutShort ends the chunk in progress where its input ended (a message
+// of a message-framed link that held part of a chunk) and starts afresh.
+// It returns cause as a *ChunkParseError holding what was read of the
+// chunk, its start line and headers, when that much came.
+func (p *Parser) cutShort(cause error) error {
+	var c *Chunk
+	switch {
+	case p.discard: // over the size cap: answered already
+	case p.cur != nil: // in its body
+		c = p.cur
+	case p.state == stateHeaders:
+		p.hdr = p.hdr[:p.lineAt] // the line it stopped in is not whole
+		c = p.buildChunk()
+	}
+	p.Reset()
+	return newParseError(cause, c, nil)
+}
+
 // Reset drops any partial chunk and starts afresh.
 func (p *Parser) Reset() {
 	p.resetChunk()

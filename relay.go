@@ -35,13 +35,18 @@ import (
 // promote their Format and MarshalJSON to the outer struct, which would
 // then print and marshal as the relay settings alone.
 type MSRPRelaySettings struct {
-	Domain     string      // the relay's domain: digest realm, SRV name, AUTH URI host
-	Username   string      // digest username
-	Password   string      // digest password; never logged
-	Host       string      // relay host; empty: DNS SRV on Domain
-	Port       int         // relay port; 0: from SRV, else DefaultPort
-	DisableTLS bool        // use msrp:// and TCP instead of msrps:// and TLS
-	TLSConfig  *tls.Config // client TLS settings; never modified
+	Domain     string // the relay's domain: digest realm, SRV name, AUTH URI host
+	Username   string // digest username
+	Password   string // digest password; never logged
+	Host       string // relay host; empty: DNS SRV on Domain
+	Port       int    // relay port; 0: from SRV, else DefaultPort
+	DisableTLS bool   // use msrp:// and TCP instead of msrps:// and TLS
+	// WebSocket reaches the relay over WebSocket (RFC 7977; wss, or ws
+	// with DisableTLS) through ConnectConfig.DialMessage: the relay's URI
+	// carries transport "ws", and our own URI is a WebSocket client's
+	// (see WebSocketClientURI) unless Prepare is given a host.
+	WebSocket bool
+	TLSConfig *tls.Config // client TLS settings; never modified
 	// Expires asks the relay for a reservation of this many seconds (the
 	// AUTH Expires header); 0 lets the relay choose. A relay that finds it
 	// out of bounds answers 423, and the request is repeated with its bound.
@@ -54,13 +59,15 @@ type MSRPRelaySettings struct {
 // password may be empty.
 func ParseRelaySettings(s string) (*MSRPRelaySettings, error) {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "msrp" && u.Scheme != "msrps") || u.Hostname() == "" || u.User == nil || u.User.Username() == "" {
-		return nil, fmt.Errorf("msrp: relay %q: want msrp[s]://user:password@host[:port]", redactURL(s))
+	schemes := map[string]bool{"msrp": true, "msrps": true, "ws": true, "wss": true}
+	if err != nil || !schemes[u.Scheme] || u.Hostname() == "" || u.User == nil || u.User.Username() == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("msrp: relay %q: want msrp[s]://user:password@host[:port] or ws[s]://user:password@host[:port]", redactURL(s))
 	}
 	password, _ := u.User.Password()
 	r := &MSRPRelaySettings{
 		Domain: u.Hostname(), Host: u.Hostname(), Username: u.User.Username(), Password: password,
-		DisableTLS: u.Scheme == "msrp",
+		DisableTLS: u.Scheme == "msrp" || u.Scheme == "ws",
+		WebSocket:  u.Scheme == "ws" || u.Scheme == "wss",
 	}
 	if p := u.Port(); p != "" {
 		if r.Port, err = strconv.Atoi(p); err != nil || r.Port < 1 || r.Port > 65535 {
@@ -93,7 +100,11 @@ func (r MSRPRelaySettings) URI() URI {
 	if host == "" {
 		host = r.Host
 	}
-	return URI{UseTLS: !r.DisableTLS, Host: host, Port: r.Port, Transport: "tcp"}
+	transport := "tcp"
+	if r.WebSocket {
+		transport = "ws"
+	}
+	return URI{UseTLS: !r.DisableTLS, Host: host, Port: r.Port, Transport: transport}
 }
 
 // tlsName is the name the relay's certificate must carry: its Domain, the
@@ -572,17 +583,21 @@ func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, rela
 
 	stage, stop := withStage(ctx, cfg.connectTimeout(), ErrRelayConnectTimeout)
 	defer stop()
-	conn, err := dialRelay(stage, cfg, relay, resolver)
+	local := completeLocalURI(localURI)
+	if relay.WebSocket {
+		local = webSocketLocalURI(localURI)
+		local.UseTLS = !relay.DisableTLS
+	}
+	t, err := dialRelay(stage, cfg, relay, resolver, local)
 	if err != nil {
 		return nil, stageError(ctx, stage, ErrRelayConnectTimeout, err)
 	}
-	local := completeLocalURI(localURI)
 	if local.Port == 0 {
-		if tcp, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+		if tcp, ok := t.LocalAddr().(*net.TCPAddr); ok {
 			local.Port = tcp.Port // as msrplib: the relay connection's own port
+			t.setLocalURI(local)
 		}
 	}
-	t := cfg.newTransport(conn, local)
 	ra := &relayAuth{settings: *relay, local: local, timeout: DefaultTimeout, log: cfg.Logger}
 	if err := ra.authenticate(stage, deliverOnTransport(t)); err != nil {
 		cfg.Logger.event("could not reserve a session at the relay", "relay", relay.String(), "error", err.Error())
@@ -605,25 +620,21 @@ func (rc *relayConnection) prepare(ctx context.Context, cfg *ConnectConfig, rela
 }
 
 // dialRelay connects to the first relay address that answers.
-func dialRelay(ctx context.Context, cfg *ConnectConfig, relay *MSRPRelaySettings, resolver SRVResolver) (net.Conn, error) {
+func dialRelay(ctx context.Context, cfg *ConnectConfig, relay *MSRPRelaySettings, resolver SRVResolver, local URI) (*MSRPTransport, error) {
+	tlsCfg := cloneTLS(relay.TLSConfig)
+	if tlsCfg.ServerName == "" {
+		tlsCfg.ServerName = relay.tlsName()
+	}
 	var errs []error
 	for _, addr := range relayAddrs(ctx, relay, resolver, cfg.Logger) {
 		cfg.Logger.event("connecting to relay", "addr", addr)
-		conn, err := cfg.dial(ctx, addr)
-		if err == nil && !relay.DisableTLS {
-			tlsCfg := cloneTLS(relay.TLSConfig)
-			if tlsCfg.ServerName == "" {
-				tlsCfg.ServerName = relay.tlsName()
-			}
-			tc := tls.Client(conn, tlsCfg)
-			if err = tc.HandshakeContext(ctx); err != nil {
-				conn.Close()
-			} else {
-				conn = tc
-			}
-		}
+		to := relay.URI()
+		host, port, _ := net.SplitHostPort(addr)
+		to.Host = host
+		to.Port, _ = strconv.Atoi(port)
+		t, err := cfg.open(ctx, to, local, tlsCfg)
 		if err == nil {
-			return conn, nil
+			return t, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 		if ctx.Err() != nil {

@@ -157,10 +157,21 @@ func (s *MSRPServer) Acceptor(cfg ServerAcceptorConfig) *ServerAcceptor {
 // later one with the same host shares it: with port 0 any listener of the
 // same scheme on that host, else the one on that port. The returned path
 // carries the real port.
+//
+// A URI whose transport is "ws" names a session reached over WebSocket
+// (RFC 7977): no listener is started; its host and port must be those of
+// the HTTP server where a handler (ws.Handler) passes connections to
+// ServeMessageConn, and msrps means that server serves wss.
 func (a *ServerAcceptor) Prepare(ctx context.Context, localURI URI) ([]URI, error) {
 	s := a.srv
-	u, err := listenerURI(localURI, s.TLSConfig)
-	if err != nil {
+	var u URI
+	var err error
+	if localURI.IsWebSocket() {
+		u = completeLocalURI(localURI)
+		if localURI.Host == "" || localURI.Port == 0 {
+			return nil, errors.New("msrp: a WebSocket session's URI needs the host and port of the HTTP server that accepts it")
+		}
+	} else if u, err = listenerURI(localURI, s.TLSConfig); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -176,11 +187,13 @@ func (a *ServerAcceptor) Prepare(ctx context.Context, localURI URI) ([]URI, erro
 	if _, dup := s.locals[u.SessionID]; dup {
 		return nil, fmt.Errorf("msrp: session id %q is already expected", u.SessionID)
 	}
-	l, err := s.listenerFor(ctx, u)
-	if err != nil {
-		return nil, err
+	if !u.IsWebSocket() {
+		l, err := s.listenerFor(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		u.Port = l.port
 	}
-	u.Port = l.port
 	a.uri, a.prepared = u, true
 	s.locals[u.SessionID] = a
 	return []URI{u}, nil
@@ -349,6 +362,49 @@ func (s *MSRPServer) acceptLoop(l *serverListener) {
 	}
 }
 
+// ServeMessageConn takes a message-framed connection accepted elsewhere (a
+// WebSocket that ws.Handler accepted) to the session it names, as the
+// server does with the TCP connections it accepts: within BindTimeout, its
+// first chunk must name a session whose Prepare used a "ws" URI, and the
+// same rules, limits and refusals apply. It returns once the connection
+// is bound, and handed to that session's Complete, or refused and closed;
+// then the session owns it. Over MaxPendingConnections connections
+// binding at once, it waits for a slot (or ctx), and the bind timeout
+// starts once it has one.
+func (s *MSRPServer) ServeMessageConn(ctx context.Context, mc MessageConn) error {
+	s.init()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		mc.Close()
+		return ctx.Err()
+	case <-s.base.Done():
+		mc.Close()
+		return ErrServerClosed
+	}
+	defer func() { <-s.slots }()
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.wg.Add(1) // Close waits for it, as for the connections it accepts
+	}
+	s.mu.Unlock()
+	if closed {
+		mc.Close()
+		return ErrServerClosed
+	}
+	defer s.wg.Done()
+	return s.bindConn(ctx, s.newMessageTransport(mc))
+}
+
+func (s *MSRPServer) newMessageTransport(mc MessageConn) *MSRPTransport {
+	t := NewMessageTransport(mc, URI{})
+	t.Logger = s.Logger
+	t.UseSessmatch = s.UseSessmatch
+	t.SetLimits(s.Limits)
+	return t
+}
+
 // serve takes one accepted connection to its session, or refuses it.
 func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
 	ctx, cancel := context.WithTimeout(s.base, s.bindTimeout())
@@ -362,11 +418,22 @@ func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
 		}
 		conn = tc
 	}
-	t := s.newTransport(conn, URI{})
-	if err := s.bindIncoming(ctx, t); err != nil {
-		s.Logger.event("refused connection", "from", conn.RemoteAddr().String(), "error", err.Error())
+	s.bindConn(ctx, s.newTransport(conn, URI{}))
+}
+
+// bindConn binds a connection's transport within the bind timeout, or
+// closes it and says why.
+func (s *MSRPServer) bindConn(ctx context.Context, t *MSRPTransport) error {
+	ctx, cancel := context.WithTimeout(ctx, s.bindTimeout())
+	defer cancel()
+	stop := context.AfterFunc(s.base, cancel) // Close ends the wait
+	defer stop()
+	err := s.bindIncoming(ctx, t)
+	if err != nil {
+		s.Logger.event("refused connection", "from", t.RemoteAddr().String(), "error", err.Error())
 		t.Close()
 	}
+	return err
 }
 
 // bindIncoming reads the first chunk and binds the connection, or returns

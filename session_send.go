@@ -289,7 +289,7 @@ func (s *MSRPSession) nextItemsLocked() []*outItem {
 	var items []*outItem
 	size := 0
 	maxChunks := maxBatchChunks
-	if s.cfg.DisableWriteBatching {
+	if s.cfg.DisableWriteBatching || s.t.framed { // a message holds one chunk
 		maxChunks = 1
 	}
 	fits := func(it *outItem) bool {

@@ -49,6 +49,13 @@ type MSRPTransport struct {
 
 	conn     net.Conn
 	vectored bool // conn writes several buffers in one system call (writev)
+	framed   bool // conn is a MessageConn: one chunk per message
+
+	// Of a message-framed connection, guarded by readMu: the chunks begun
+	// in the message being read, and the error of a chunk it cut short,
+	// due once what came before it has been returned.
+	msgChunks  int
+	framingCut error
 
 	readMu   sync.Mutex
 	parser   Parser
@@ -154,6 +161,7 @@ func (t *MSRPTransport) SetLimits(l Limits) {
 	t.readMu.Lock()
 	defer t.readMu.Unlock()
 	t.parser.Limits = l
+	t.applyMessageLimit()
 }
 
 // netConn returns the underlying connection, for tests and TLS state.
@@ -174,11 +182,18 @@ func (t *MSRPTransport) Close() error {
 // Close writes (and waits up to 5 s for, if the peer reads nothing): for
 // a connection that is being abandoned, not ended gracefully.
 func (t *MSRPTransport) closeNow() error {
-	if tc, ok := t.conn.(*tls.Conn); ok {
-		return t.close(tc.NetConn())
+	switch c := t.conn.(type) {
+	case *tls.Conn:
+		return t.close(c.NetConn())
+	case *messageNetConn:
+		return t.close(closerFunc(c.closeNow))
 	}
 	return t.close(t.conn)
 }
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 func (t *MSRPTransport) close(c io.Closer) error {
 	t.closeOnce.Do(func() {
@@ -405,10 +420,21 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 		defer stop()
 	}
 	for {
-		if len(t.pending) > 0 {
-			c, n, err := t.parser.Feed(t.pending)
+		if err := t.framingCut; err != nil {
+			t.framingCut = nil
 			t.logIllegal(err)
+			return nil, err
+		}
+		if len(t.pending) > 0 {
+			inChunk := t.parser.InChunk()
+			c, n, err := t.parser.Feed(t.pending)
 			t.pending = t.pending[n:]
+			if t.framed {
+				var pe *ChunkParseError
+				begun := !inChunk && (t.parser.InChunk() || c != nil || (errors.As(err, &pe) && pe.Chunk != nil))
+				c, err = t.checkFraming(begun, c, err)
+			}
+			t.logIllegal(err)
 			if len(t.pending) == 0 {
 				t.releaseBulk()
 				t.parser.releaseBuffers() // idle: hold no large buffer, unless a body is under way
@@ -433,6 +459,9 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 // fill reads more bytes into pending; on failure it sets readErr, or
 // returns a timeout error that leaves the transport usable.
 func (t *MSRPTransport) fill() error {
+	if t.framed {
+		return t.readMessage()
+	}
 	buf := t.parser.bodySpace() // a body is flowing: read it where it will stay
 	if buf == nil {
 		buf = t.idle[:]
@@ -450,6 +479,12 @@ func (t *MSRPTransport) fill() error {
 	if err == nil || n > 0 {
 		return nil // bytes first; a pending error comes back on the next read
 	}
+	return t.readFailed(err)
+}
+
+// readFailed takes a read's error: it sets readErr, or returns a timeout
+// error that leaves the transport usable.
+func (t *MSRPTransport) readFailed(err error) error {
 	if isTimeout(err) {
 		return err
 	}
