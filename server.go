@@ -103,9 +103,13 @@ type ServerAcceptor struct {
 // completeWaiter is a Complete call waiting for its peer.
 type completeWaiter struct {
 	remote []URI
-	key    string
+	key    string            // the peer's; "" takes any peer
 	result chan serverResult // room for the one result it gets
 }
+
+// takes reports whether the waiter takes a connection from the peer whose
+// key is key.
+func (w *completeWaiter) takes(key string) bool { return w.key == "" || w.key == key }
 
 type serverResult struct {
 	t   *MSRPTransport
@@ -234,14 +238,17 @@ func hasCertificate(cfg *tls.Config) bool {
 // Complete returns the transport of the session once its peer, whose path
 // is fullRemotePath, has connected and sent its first request; the peer may
 // have done so already. A connection for this session from another peer is
-// refused with 481. It fails with ErrBindSessionTimeout after BindTimeout,
-// with ErrServerClosed when the server closes, or with ctx's error.
+// refused with 481. With an empty fullRemotePath, the first peer that names
+// the session is taken and its path learnt from its From-Path, as
+// AcceptorDirect does. It fails with ErrBindSessionTimeout after
+// BindTimeout, with ErrServerClosed when the server closes, or with ctx's
+// error.
 func (a *ServerAcceptor) Complete(ctx context.Context, fullRemotePath []URI) (*MSRPTransport, error) {
 	s := a.srv
-	if len(fullRemotePath) == 0 {
-		return nil, errors.New("msrp: empty remote path")
+	w := &completeWaiter{remote: fullRemotePath, result: make(chan serverResult, 1)}
+	if len(fullRemotePath) > 0 {
+		w.key = s.remoteKey(fullRemotePath)
 	}
-	w := &completeWaiter{remote: fullRemotePath, key: s.remoteKey(fullRemotePath), result: make(chan serverResult, 1)}
 	s.mu.Lock()
 	switch {
 	case s.closed:
@@ -263,7 +270,7 @@ func (a *ServerAcceptor) Complete(ctx context.Context, fullRemotePath []URI) (*M
 	var claimed *parkedConn
 	for _, p := range slices.Backward(a.parked) {
 		switch {
-		case p.key != w.key:
+		case !w.takes(p.key):
 			p.wake <- parkOutcome{code: 481, reason: "Invalid From-Path"}
 		case claimed == nil:
 			claimed = p
@@ -485,7 +492,7 @@ func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) (err er
 	case a.bound:
 		s.mu.Unlock()
 		return refuse(506, "")
-	case a.waiter != nil && a.waiter.key != key:
+	case a.waiter != nil && !a.waiter.takes(key):
 		s.mu.Unlock()
 		return refuse(481, "Invalid From-Path")
 	case a.waiter != nil:
@@ -588,6 +595,9 @@ func (s *MSRPServer) vetHead(c *Chunk, lifted **ServerAcceptor) (lift bool, err 
 // when the transport closes.
 func (s *MSRPServer) finishBinding(ctx context.Context, t *MSRPTransport, first *Chunk, a *ServerAcceptor, w *completeWaiter, bindingDone func()) error {
 	t.SetRemotePath(w.remote)
+	if len(w.remote) == 0 {
+		t.learnRemotePath(first)
+	}
 	if err := t.bindWith(ctx, first); err != nil {
 		s.mu.Lock()
 		a.bound = false

@@ -6,8 +6,11 @@
 //
 // listen prints its a=path (and a=fingerprint with --tls) on stderr, with
 // the command that connects to it, and waits for a peer; without --peer it
-// takes the first peer that names its session. connect binds to the given
-// a=path, directly or through an RFC 4976 relay. Then each line typed on
+// takes the first peer that names its session; with --ws it serves MSRP
+// over WebSocket (RFC 7977) on --addr instead of TCP. connect binds to the
+// given a=path, directly or through an RFC 4976 relay; an a=path whose
+// first URI has transport ws, or a ws:// or wss:// relay, is reached over
+// WebSocket (--ws-path names the URL's path). Then each line typed on
 // stdin goes out as a text/plain message, and each text message that
 // arrives is printed on stdout after "peer> "; a file that arrives is
 // reported with its size and SHA-256, and saved in --out's folder if given.
@@ -28,6 +31,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -38,6 +42,7 @@ import (
 
 	"github.com/go-msrp/msrp"
 	"github.com/go-msrp/msrp/examples/internal/relaytrust"
+	"github.com/go-msrp/msrp/ws"
 )
 
 type options struct {
@@ -52,6 +57,8 @@ type options struct {
 	fingerprint string
 	relay       *msrp.MSRPRelaySettings
 	remote      []msrp.URI
+	webSocket   bool   // listen: serve MSRP over WebSocket
+	wsPath      string // the path of WebSocket URLs
 }
 
 func main() {
@@ -96,12 +103,14 @@ func parseArgs(args []string, help io.Writer) (*options, error) {
 		fs.StringVar(&o.addr, "addr", "127.0.0.1:0", "`host:port` to listen on; port 0 picks a free one")
 		fs.StringVar(&peer, "peer", "", "the peer's a=path; without it, the first peer that names our session is taken")
 		fs.StringVar(&o.fingerprint, "tls-fingerprint", "", "with --tls: take only a peer whose certificate has this a=fingerprint")
+		fs.BoolVar(&o.webSocket, "ws", false, "serve MSRP over WebSocket (RFC 7977; wss with --tls) on --addr, at --ws-path")
 	} else {
 		fs.StringVar(&o.fingerprint, "tls-fingerprint", "", "for msrps: accept the peer's certificate by this a=fingerprint (as listen prints it) instead of a CA")
-		fs.StringVar(&relay, "relay", "", "go through this RFC 4976 relay: `msrp[s]://user:password@host[:port]`")
+		fs.StringVar(&relay, "relay", "", "go through this RFC 4976 relay: `msrp[s]://user:password@host[:port]`, or ws[s]:// for one reached over WebSocket")
 		fs.StringVar(&relayCA, "relay-ca", "", "trust the relay's certificate by this PEM `file`")
 		fs.StringVar(&relayFP, "relay-fingerprint", "", "trust the relay's certificate by this a=fingerprint")
 	}
+	fs.StringVar(&o.wsPath, "ws-path", "/", "the `path` of the WebSocket URL, served or dialled")
 	fs.StringVar(&o.file, "file", "", "send this `file` first")
 	fs.StringVar(&o.out, "out", "", "save files that arrive in this `folder`")
 	fs.BoolVar(&o.force, "force", false, "with --out: overwrite a file of the same name")
@@ -322,6 +331,13 @@ func startSession(ctx context.Context, o *options, cfg msrp.ConnectConfig, scfg 
 			}
 		}
 	}
+	if o.mode == "listen" && o.webSocket {
+		acceptor, err := listenWebSocket(ctx, o, cfg, ourFingerprint, say)
+		if err != nil {
+			return nil, err
+		}
+		return msrp.StartSession(ctx, acceptor, o.peer, scfg)
+	}
 	if o.mode == "listen" {
 		acceptor, err := listen(ctx, o, cfg, ourFingerprint, say)
 		if err != nil {
@@ -329,8 +345,23 @@ func startSession(ctx context.Context, o *options, cfg msrp.ConnectConfig, scfg 
 		}
 		return msrp.StartSession(ctx, acceptor, o.peer, scfg)
 	}
+	// A WebSocket peer or relay: dialled with the TLS settings that would
+	// check it over TCP.
+	wsTLS := cfg.TLSConfig
+	if o.relay != nil {
+		wsTLS = o.relay.TLSConfig
+	}
+	dialer := &ws.Dialer{Path: o.wsPath}
+	if wsTLS != nil {
+		dialer.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: wsTLS.Clone()}}
+	}
+	cfg.DialMessage = dialer.DialMessage
 	connector := msrp.GetConnector(o.relay, cfg)
-	path, err := connector.Prepare(ctx, msrp.URI{Host: "127.0.0.1", UseTLS: useTLS})
+	local := msrp.URI{Host: "127.0.0.1", UseTLS: useTLS}
+	if o.relay == nil && o.remote[0].IsWebSocket() {
+		local = msrp.WebSocketClientURI(useTLS) // RFC 7977: a client nobody connects to
+	}
+	path, err := connector.Prepare(ctx, local)
 	if err != nil {
 		return nil, err
 	}
@@ -369,6 +400,61 @@ func listen(ctx context.Context, o *options, cfg msrp.ConnectConfig, ourFingerpr
 	}
 	say("to connect: %s '%s'", connect, msrp.FormatPath(path))
 	return acceptor, nil
+}
+
+// listenWebSocket serves MSRP over WebSocket on --addr and prepares a
+// session there, and prints the command that connects to it.
+func listenWebSocket(ctx context.Context, o *options, cfg msrp.ConnectConfig, ourFingerprint string, say func(string, ...any)) (msrp.Connector, error) {
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &msrp.MSRPServer{ConnectConfig: cfg}
+	srv.ConnectTimeout = 24 * time.Hour // as for listen: wait for the peer
+	mux := http.NewServeMux()
+	mux.Handle(o.wsPath, &ws.Handler{Server: srv})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: msrp.DefaultTimeout}
+	if o.useTLS {
+		hs.TLSConfig = cfg.TLSConfig
+		go hs.ServeTLS(ln, "", "")
+	} else {
+		go hs.Serve(ln)
+	}
+	host, _, _ := net.SplitHostPort(o.addr)
+	port := ln.Addr().(*net.TCPAddr).Port
+	a := srv.Acceptor(msrp.ServerAcceptorConfig{})
+	path, err := a.Prepare(ctx, msrp.URI{Host: host, Port: port, UseTLS: o.useTLS, Transport: "ws"})
+	if err != nil {
+		hs.Close()
+		return nil, err
+	}
+	say("serving MSRP over WebSocket at %s", ws.URL(path[0], o.wsPath))
+	say("a=path:%s", msrp.FormatPath(path))
+	connect := "msrpcat connect"
+	if o.useTLS {
+		say("a=fingerprint:%s", ourFingerprint)
+		connect += " --tls-fingerprint '" + ourFingerprint + "'"
+	}
+	if o.wsPath != "/" {
+		connect += " --ws-path '" + o.wsPath + "'"
+	}
+	say("to connect: %s '%s'", connect, msrp.FormatPath(path))
+	return &webSocketAcceptor{ServerAcceptor: a, srv: srv, http: hs}, nil
+}
+
+// webSocketAcceptor is a session's acceptor on a server of its own, which
+// its Cleanup stops.
+type webSocketAcceptor struct {
+	*msrp.ServerAcceptor
+	srv  *msrp.MSRPServer
+	http *http.Server
+}
+
+func (a *webSocketAcceptor) Cleanup() error {
+	err := a.ServerAcceptor.Cleanup()
+	a.http.Close()
+	a.srv.Close()
+	return err
 }
 
 // sendFile sends a file with a progress bar and reports its SHA-256.

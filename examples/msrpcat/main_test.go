@@ -344,3 +344,42 @@ func TestSavedName(t *testing.T) {
 		assert.Equal(t, want, savedName(m), disposition)
 	}
 }
+
+// listen --ws serves MSRP over WebSocket; connect reaches an a=path whose
+// URI says ws over WebSocket, as a browser would, over ws and wss.
+func TestWebSocket(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			args := []string{"listen", "--ws", "--ws-path", "/msrp"}
+			if useTLS {
+				args = append(args, "--tls")
+			}
+			listener := start(t, args...)
+			url := after(listener.stderr.wait(t, "serving MSRP over WebSocket at"), "at ")
+			assert.True(t, strings.HasPrefix(url, map[bool]string{false: "ws://", true: "wss://"}[useTLS]), url)
+			path := after(listener.stderr.wait(t, "a=path:"), "a=path:")
+			assert.Contains(t, path, ";ws")
+			command := after(listener.stderr.wait(t, "to connect:"), "to connect: ")
+			assert.Contains(t, command, "--ws-path '/msrp'")
+			connectArgs := []string{"connect", "--ws-path", "/msrp"}
+			if useTLS {
+				fp := after(listener.stderr.wait(t, "a=fingerprint:"), "msrpcat: ")
+				connectArgs = append(connectArgs, "--tls-fingerprint", fp)
+			}
+			connector := start(t, append(connectArgs, strings.Fields(path)...)...)
+			assert.Contains(t, connector.stderr.wait(t, "our a=path:"), ".invalid:2855/", "a WebSocket client names itself in .invalid")
+			connector.stderr.wait(t, "session up")
+			listener.stderr.wait(t, "session up")
+
+			fmt.Fprintln(connector.stdin, "hello over websocket")
+			listener.stdout.wait(t, "peer> hello over websocket")
+			fmt.Fprintln(listener.stdin, "and back")
+			connector.stdout.wait(t, "peer> and back")
+
+			connector.stdin.Close()
+			assert.Equal(t, 0, connector.exitCode(t))
+			listener.stdin.Close()
+			assert.Equal(t, 0, listener.exitCode(t))
+		})
+	}
+}
