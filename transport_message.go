@@ -20,8 +20,9 @@ import (
 // The transport calls ReadMessage from one goroutine at a time, and
 // WriteMessage from one goroutine at a time; it may call Close at any time.
 type MessageConn interface {
-	// ReadMessage returns the next whole message. It returns io.EOF once
-	// the peer has closed the connection cleanly. When ctx ends first it
+	// ReadMessage returns the next whole message, which stays valid until
+	// the next call. It returns io.EOF once the peer has closed the
+	// connection cleanly. When ctx ends first it
 	// returns ctx's error, and may close the connection (coder/websocket
 	// does): a message-framed transport treats a read deadline as fatal.
 	ReadMessage(ctx context.Context) ([]byte, error)

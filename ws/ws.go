@@ -48,7 +48,12 @@ const Subprotocol = "msrp"
 type Conn struct {
 	c             *websocket.Conn
 	local, remote net.Addr
+	buf           []byte // the last message read; reused by the next read
 }
+
+// keptReadBuffer bounds the read buffer kept from one message to the next:
+// a connection that once took a large message does not hold its memory.
+const keptReadBuffer = 256 << 10
 
 // NewConn wraps a WebSocket connection whose subprotocol is msrp. local and
 // remote are the addresses it reports (nil for unknown).
@@ -63,9 +68,10 @@ func NewConn(c *websocket.Conn, local, remote net.Addr) *Conn {
 }
 
 // ReadMessage returns the next text or binary message; io.EOF once the
-// peer has closed the connection with a normal closure.
+// peer has closed the connection with a normal closure. The message is
+// valid until the next call, which reuses its memory.
 func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
-	_, msg, err := c.c.Read(ctx)
+	msg, err := c.read(ctx)
 	if err != nil {
 		switch websocket.CloseStatus(err) {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway:
@@ -80,6 +86,32 @@ func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	return msg, nil
+}
+
+// read reads one message into c.buf, grown as it needs.
+func (c *Conn) read(ctx context.Context) ([]byte, error) {
+	_, r, err := c.c.Reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cap(c.buf) > keptReadBuffer {
+		c.buf = nil
+	}
+	buf := c.buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, max(4<<10, cap(buf)))...)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			c.buf = buf
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // WriteMessage writes msg as one message: text when it is valid UTF-8,

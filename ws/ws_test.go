@@ -32,7 +32,7 @@ type backend struct {
 	port int
 }
 
-func newBackend(t *testing.T, cfg msrp.ConnectConfig, useTLS bool) *backend {
+func newBackend(t testing.TB, cfg msrp.ConnectConfig, useTLS bool) *backend {
 	t.Helper()
 	b := &backend{srv: &msrp.MSRPServer{ConnectConfig: cfg}}
 	mux := http.NewServeMux()
@@ -55,7 +55,7 @@ func newBackend(t *testing.T, cfg msrp.ConnectConfig, useTLS bool) *backend {
 
 // expect prepares a session for a WebSocket client and returns its acceptor
 // and a=path.
-func (b *backend) expect(t *testing.T, useTLS bool) (*msrp.ServerAcceptor, []msrp.URI) {
+func (b *backend) expect(t testing.TB, useTLS bool) (*msrp.ServerAcceptor, []msrp.URI) {
 	t.Helper()
 	a := b.srv.Acceptor(msrp.ServerAcceptorConfig{})
 	t.Cleanup(func() { a.Cleanup() })
@@ -71,7 +71,12 @@ func (b *backend) dialer() *ws.Dialer {
 
 // pair starts a session at each end: a Go client that dials the backend
 // over WebSocket, and the backend's.
-func pair(t *testing.T, b *backend, useTLS bool) (client, server *msrp.MSRPSession) {
+func pair(t testing.TB, b *backend, useTLS bool) (client, server *msrp.MSRPSession) {
+	return pairWith(t, b, useTLS, msrp.SessionConfig{})
+}
+
+// pairWith is pair with the server session's configuration.
+func pairWith(t testing.TB, b *backend, useTLS bool, serverCfg msrp.SessionConfig) (client, server *msrp.MSRPSession) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -83,7 +88,7 @@ func pair(t *testing.T, b *backend, useTLS bool) (client, server *msrp.MSRPSessi
 	done := make(chan error, 1)
 	go func() {
 		var err error
-		server, err = msrp.StartSession(ctx, a, clientPath, msrp.SessionConfig{})
+		server, err = msrp.StartSession(ctx, a, clientPath, serverCfg)
 		done <- err
 	}()
 	client, err = msrp.StartSession(ctx, c, serverPath, msrp.SessionConfig{})
