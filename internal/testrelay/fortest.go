@@ -12,7 +12,14 @@ import (
 // it is a failure.
 func ForTest(t testing.TB, useTLS bool, skipped func(error)) *Relay {
 	t.Helper()
-	r, err := Start(useTLS, 0)
+	return ForTestWith(t, Options{TLS: useTLS}, skipped)
+}
+
+// ForTestWith is ForTest for a relay that o describes; without its
+// websocket module, when o asks for one, t is skipped or fails alike.
+func ForTestWith(t testing.TB, o Options, skipped func(error)) *Relay {
+	t.Helper()
+	r, err := StartWith(o)
 	if errors.Is(err, ErrNotInstalled) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%v, and CI needs the relay interop tests: see .ci/run", err)

@@ -38,10 +38,33 @@ const (
 // ErrNotInstalled is returned by Start when kamailio is not installed.
 var ErrNotInstalled = errors.New("kamailio is not installed: apt-get install kamailio kamailio-tls-modules")
 
+// ErrNoWebSocket is returned by StartWith for a WebSocket listener when
+// kamailio's websocket module is not installed; it matches
+// ErrNotInstalled, so that tests skip (or fail under CI) alike.
+var ErrNoWebSocket error = notInstalled("kamailio's websocket module is not installed: apt-get install kamailio kamailio-tls-modules kamailio-websocket-modules")
+
+// notInstalled is a missing part of kamailio, with its install hint.
+type notInstalled string
+
+func (e notInstalled) Error() string        { return string(e) }
+func (e notInstalled) Is(target error) bool { return target == ErrNotInstalled }
+
+// Options says which relay StartWith runs.
+type Options struct {
+	TLS  bool // msrps, with a fresh certificate for 127.0.0.1
+	Port int  // the MSRP port; 0: a free one
+	// WebSocket adds a listener for MSRP over WebSocket (RFC 7977) on
+	// WSPort (0: a free one), any URL path, over TLS (wss) when TLS is set.
+	// It needs kamailio-websocket-modules.
+	WebSocket bool
+	WSPort    int
+}
+
 // Relay is a running Kamailio relay.
 type Relay struct {
 	Port   int
 	TLS    bool
+	WSPort int            // the WebSocket listener's port; 0 without one
 	Roots  *x509.CertPool // trusts the relay's certificate, for msrps
 	CAFile string         // the same certificate, PEM, for tools' --relay-ca
 	// Fingerprint is the relay certificate's, as SDP a=fingerprint writes it.
@@ -64,6 +87,19 @@ func (r *Relay) URL() string {
 	return fmt.Sprintf("%s://%s:%s@127.0.0.1:%d", scheme, Username, Password, r.Port)
 }
 
+// WSURL is the relay's WebSocket listener as msrp.ParseRelaySettings reads
+// it (ws or wss), credentials included; "" without one.
+func (r *Relay) WSURL() string {
+	if r.WSPort == 0 {
+		return ""
+	}
+	scheme := "ws"
+	if r.TLS {
+		scheme = "wss"
+	}
+	return fmt.Sprintf("%s://%s:%s@127.0.0.1:%d", scheme, Username, Password, r.WSPort)
+}
+
 // Log returns what kamailio has written so far.
 func (r *Relay) Log() string {
 	r.mu.Lock()
@@ -83,23 +119,46 @@ func (r *Relay) Done() <-chan struct{} { return r.done }
 // Start runs a relay on a free loopback port (port 0) or the given one,
 // over TLS with a fresh certificate for 127.0.0.1 when useTLS is set.
 func Start(useTLS bool, port int) (*Relay, error) {
+	return StartWith(Options{TLS: useTLS, Port: port})
+}
+
+// StartWith runs a relay as o says.
+func StartWith(o Options) (*Relay, error) {
+	useTLS, port := o.TLS, o.Port
+	missing := ErrNotInstalled
+	if o.WebSocket { // the hint names the websocket module too
+		missing = notInstalled("kamailio is not installed: apt-get install kamailio kamailio-tls-modules kamailio-websocket-modules")
+	}
 	bin, err := exec.LookPath("kamailio")
 	if err != nil {
-		return nil, ErrNotInstalled
+		return nil, missing
 	}
-	if useTLS && !hasTLSModule() {
-		return nil, ErrNotInstalled
+	if useTLS && !hasModule("tls.so") {
+		return nil, missing
+	}
+	if o.WebSocket && !hasModule("websocket.so") {
+		return nil, ErrNoWebSocket
 	}
 	if port == 0 {
 		if port, err = freePort(); err != nil {
 			return nil, err
 		}
 	}
+	wsPort := 0
+	if o.WebSocket {
+		if wsPort = o.WSPort; wsPort == 0 {
+			for wsPort == 0 || wsPort == port {
+				if wsPort, err = freePort(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	dir, err := os.MkdirTemp("", "msrp-relay")
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{Port: port, TLS: useTLS, dir: dir, done: make(chan struct{})}
+	r := &Relay{Port: port, TLS: useTLS, WSPort: wsPort, dir: dir, done: make(chan struct{})}
 	if err := r.configure(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -118,6 +177,9 @@ func Start(useTLS bool, port int) (*Relay, error) {
 	}()
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		err := r.probe()
+		if err == nil && r.WSPort != 0 {
+			err = r.probeWebSocket()
+		}
 		if err == nil {
 			return r, nil
 		}
@@ -134,11 +196,16 @@ func Start(useTLS bool, port int) (*Relay, error) {
 	}
 }
 
-// hasTLSModule tells whether kamailio-tls-modules is installed, wherever
-// the distribution keeps kamailio's modules.
-func hasTLSModule() bool {
-	for _, pattern := range []string{"/usr/lib/*/kamailio/modules/tls.so", "/usr/lib*/kamailio/modules/tls.so", "/usr/local/lib*/kamailio/modules/tls.so"} {
-		if found, _ := filepath.Glob(pattern); len(found) > 0 {
+// moduleDirs are the patterns of the folders where kamailio's modules may
+// be.
+var moduleDirs = []string{"/usr/lib/*/kamailio/modules/", "/usr/lib*/kamailio/modules/", "/usr/local/lib*/kamailio/modules/"}
+
+// hasModule tells whether kamailio's module (tls.so from
+// kamailio-tls-modules, websocket.so from kamailio-websocket-modules) is
+// installed, wherever the distribution keeps kamailio's modules.
+func hasModule(name string) bool {
+	for _, dir := range moduleDirs {
+		if found, _ := filepath.Glob(dir + name); len(found) > 0 {
 			return true
 		}
 	}
@@ -186,6 +253,45 @@ func (r *Relay) probe() error {
 	return nil
 }
 
+// probeWebSocket asks the WebSocket listener for a handshake with the msrp
+// subprotocol and expects 101, then leaves.
+func (r *Relay) probeWebSocket() error {
+	addr := fmt.Sprintf("127.0.0.1:%d", r.WSPort)
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if r.TLS {
+		cfg := r.ClientTLS()
+		cfg.ServerName = "127.0.0.1"
+		tc := tls.Client(conn, cfg)
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		conn = tc
+	}
+	req := "GET / HTTP/1.1\r\n" +
+		"Host: " + addr + "\r\n" +
+		"Upgrade: websocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+		"Sec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Protocol: msrp\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "HTTP/1.1 101") {
+		return fmt.Errorf("no WebSocket relay on %s: it answered %q", addr, line)
+	}
+	return nil
+}
+
 // configure writes kamailio's configuration, and for TLS its certificate.
 func (r *Relay) configure() error {
 	templates, err := templateDir()
@@ -216,6 +322,7 @@ func (r *Relay) configure() error {
 	}
 	return render(filepath.Join(templates, "msrp-relay.cfg"), filepath.Join(r.dir, "msrp-relay.cfg"), map[string]any{
 		"Port": r.Port, "RunDir": r.dir, "TLS": r.TLS, "Scheme": scheme,
+		"WebSocket": r.WSPort != 0, "WSPort": r.WSPort,
 	})
 }
 

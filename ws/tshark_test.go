@@ -1,0 +1,146 @@
+package ws_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/go-msrp/msrp"
+)
+
+// needTool returns the path of an interop tool, or skips the test with an
+// install hint; under CI (the CI variable set) a missing tool fails it.
+func needTool(t *testing.T, name, hint string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed, and CI needs this independent check: %s", name, hint)
+		}
+		skippedInterop("the "+name+" test", name+" is not installed: "+hint)
+		t.Skipf("%s is not installed; to run this check: %s", name, hint)
+	}
+	return path
+}
+
+// msrpOverWebSocket has tshark 4.0 hand WebSocket messages of the msrp
+// subprotocol to its MSRP dissector, which it does not do by itself.
+const msrpOverWebSocket = `DissectorTable.get("ws.protocol"):add("msrp", Dissector.get("msrp"))` + "\n"
+
+// TestTsharkDecodesMSRPOverWebSocket captures a WebSocket session on
+// loopback (the HTTP upgrade, text and binary chunks, success REPORTs, an
+// error response) and has Wireshark's WebSocket and MSRP dissectors, which
+// nobody here wrote, decode it: each WebSocket message is one MSRP message
+// whose end-line names the transaction of its start line, and nothing is
+// malformed.
+func TestTsharkDecodesMSRPOverWebSocket(t *testing.T) {
+	tshark := needTool(t, "tshark", "apt-get install tshark")
+	b := newBackend(t, msrp.ConnectConfig{}, false)
+	dir := t.TempDir()
+	capture := filepath.Join(dir, "msrp-ws.pcapng")
+	lua := filepath.Join(dir, "msrp-ws.lua")
+	require.NoError(t, os.WriteFile(lua, []byte(msrpOverWebSocket), 0o600))
+
+	cmd := exec.Command(tshark, "-i", "lo", "-f", fmt.Sprintf("tcp port %d", b.port), "-w", capture)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Capturing on") {
+				close(ready)
+				break
+			}
+		}
+		for sc.Scan() { // keep the pipe drained
+		}
+	}()
+	select {
+	case <-ready:
+		time.Sleep(time.Second) // it says so a moment before it does
+	case <-time.After(30 * time.Second):
+		t.Fatal("tshark did not start capturing")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	client, server := pairWith(t, b, false, msrp.SessionConfig{AcceptTypes: []string{"text/plain", "application/octet-stream"}})
+	body := strings.Repeat("0123456789", 300)
+	m, err := client.SendMessage(strings.NewReader(body), int64(len(body)), "text/plain", msrp.MessageOptions{SuccessReport: true})
+	require.NoError(t, err)
+	require.NoError(t, m.Wait(ctx))
+	got, err := server.Receive(ctx)
+	require.NoError(t, err)
+	require.Equal(t, body, string(got.Data))
+	require.NoError(t, server.Send(ctx, "application/octet-stream", []byte{0xff, 0xfe, 0x00, 0x80}, msrp.MessageOptions{}))
+	_, err = client.Receive(ctx)
+	require.NoError(t, err)
+	refused := client.Transport().MakeSendRequest("", []byte("%PDF"), 1, 4)
+	refused.Headers.Set(msrp.HeaderContentType, "application/pdf")
+	_, err = client.DeliverChunk(ctx, refused)
+	var te *msrp.TransactionError
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, 415, te.Code)
+	time.Sleep(200 * time.Millisecond) // let the REPORTs go out
+	require.NoError(t, client.Shutdown(ctx))
+	time.Sleep(500 * time.Millisecond) // let the capture see the last packets
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	cmd.Wait()
+
+	decode := func(args ...string) string {
+		out, err := exec.Command(tshark, append([]string{"-r", capture, "-X", "lua_script:" + lua,
+			"-d", fmt.Sprintf("tcp.port==%d,http", b.port)}, args...)...).Output()
+		require.NoError(t, err)
+		return string(out)
+	}
+	assert.Empty(t, strings.TrimSpace(decode("-Y", "_ws.malformed")), "malformed frames")
+	fields := decode("-Y", "msrp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=;",
+		"-e", "websocket.opcode", "-e", "msrp.request.line", "-e", "msrp.response.line", "-e", "msrp.end.line")
+	counts := map[string]int{}
+	opcodes := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(fields), "\n") {
+		cols := strings.Split(line, "|")
+		require.Len(t, cols, 4, line)
+		starts := append(split(cols[1]), split(cols[2])...)
+		ends := split(cols[3])
+		// A frame may carry several WebSocket messages; each is one chunk.
+		require.Equal(t, len(starts), len(ends), "every start line has an end-line: %q", line)
+		for _, op := range split(cols[0]) {
+			opcodes[op] = true
+		}
+		for i, start := range starts {
+			parts := strings.Fields(start)
+			require.GreaterOrEqual(t, len(parts), 3, start)
+			assert.Equal(t, parts[1], strings.TrimRight(strings.TrimPrefix(ends[i], "-------"), "$+#"), "end-line of %s", start)
+			counts[parts[2]]++
+		}
+	}
+	t.Logf("tshark decoded over WebSocket: %v, opcodes %v", counts, opcodes)
+	assert.GreaterOrEqual(t, counts["SEND"], 4, "the binding SEND, the text, the binary one, the refused one")
+	assert.GreaterOrEqual(t, counts["REPORT"], 1, "the success REPORT")
+	assert.GreaterOrEqual(t, counts["200"], 3)
+	assert.Equal(t, 1, counts["415"])
+	assert.True(t, opcodes["1"] && opcodes["2"], "text and binary messages: %v", opcodes)
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ";") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
