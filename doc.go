@@ -25,6 +25,11 @@
 // progress, and come in through MessageWriter, which streams them to an
 // io.Writer. Shutdown(ctx) ends a session gracefully, Close at once.
 //
+// Browsers speak MSRP over WebSocket (RFC 7977): the ws subpackage has a
+// Handler that hands their connections to an MSRPServer, and a Dialer for
+// ConnectConfig.DialMessage that reaches WebSocket relays and servers.
+// Under the transport such a link is a MessageConn, one chunk per message.
+//
 // # How a session is set up
 //
 // MSRP runs over a TCP or TLS connection that a SIP offer/answer sets up.
