@@ -655,3 +655,41 @@ func halfOpenGrowth(t *testing.T, path []URI, from URI, n int) int64 {
 	}
 	return growth
 }
+
+// With no path, Complete takes the first peer that names the session,
+// whether it came before Complete or after, and learns its path; a second
+// peer then gets 506.
+func TestServerCompleteWithoutPathTakesTheFirstPeer(t *testing.T) {
+	leakcheck.Check(t)
+	srv := &MSRPServer{}
+	defer srv.Close()
+	ctx := context.Background()
+	for _, before := range []bool{true, false} {
+		acc := srv.Acceptor(ServerAcceptorConfig{})
+		path, err := acc.Prepare(ctx, URI{Host: "127.0.0.1"})
+		require.NoError(t, err)
+		peerURI := newPeerURI()
+		var done <-chan serverResult
+		if before {
+			done = completeLater(ctx, acc, nil)
+		}
+		p, req, err := sendBinding(tcpDial, path, peerURI, "")
+		require.NoError(t, err)
+		if !before {
+			done = completeLater(ctx, acc, nil)
+		}
+		resp, err := p.response(req)
+		require.NoError(t, err)
+		assert.Equal(t, 200, resp.Code)
+		r := <-done
+		require.NoError(t, r.err)
+		assert.True(t, pathEqual([]URI{peerURI}, r.t.FullRemotePath()), "the path is learnt: %v", r.t.FullRemotePath())
+
+		late, resp, err := dialPeer(t, tcpDial, path, newPeerURI(), "")
+		require.NoError(t, err)
+		assert.Equal(t, 506, resp.Code, "the session is bound")
+		late.t.Close()
+		p.t.Close()
+		r.t.Close()
+	}
+}
