@@ -68,13 +68,15 @@ func NewConn(c *websocket.Conn, local, remote net.Addr) *Conn {
 }
 
 // ReadMessage returns the next text or binary message; io.EOF once the
-// peer has closed the connection with a normal closure. The message is
+// peer has closed the connection cleanly (status 1000, 1001, or none). The message is
 // valid until the next call, which reuses its memory.
 func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
 	msg, err := c.read(ctx)
 	if err != nil {
 		switch websocket.CloseStatus(err) {
-		case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+		// 1005 is what a close frame without a code reads as: JavaScript's
+		// close() with no arguments sends one.
+		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
 			return nil, io.EOF
 		}
 		if errors.Is(err, io.EOF) {

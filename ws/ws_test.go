@@ -1,11 +1,13 @@
 package ws_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -393,3 +395,77 @@ func TestURL(t *testing.T) {
 }
 
 var _ = tls.VersionTLS12
+
+// A browser's close() with no code sends a close frame without a status
+// (read as 1005): a clean end, like 1000, not a lost connection. Written by
+// hand, as coder/websocket does not send such a frame.
+func TestCloseWithoutStatusIsClean(t *testing.T) {
+	leakcheck.Check(t)
+	b := newBackend(t, msrp.ConnectConfig{}, false)
+	a, path := b.expect(t, false)
+	self := msrp.WebSocketClientURI(false)
+	conn, err := net.Dial("tcp", b.http.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte("GET /msrp HTTP/1.1\r\nHost: " + b.http.Listener.Addr().String() +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: msrp\r\n\r\n"))
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+
+	done := make(chan *msrp.MSRPSession, 1)
+	go func() {
+		s, err := msrp.StartSession(context.Background(), a, []msrp.URI{self}, msrp.SessionConfig{})
+		assert.NoError(t, err)
+		done <- s
+	}()
+	r := &rawClient{t: t, self: self, peer: path}
+	writeMaskedFrame(t, conn, 0x81, r.chunk("bind0001", "")) // FIN + text
+	var first [2]byte
+	_, err = io.ReadFull(br, first[:])
+	require.NoError(t, err)
+	require.Equal(t, byte(0x81), first[0], "the 200 comes as one text frame")
+	n := int(first[1] & 0x7f)
+	if n == 126 {
+		var ext [2]byte
+		_, err = io.ReadFull(br, ext[:])
+		require.NoError(t, err)
+		n = int(ext[0])<<8 | int(ext[1])
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(br, body)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(body), "MSRP bind0001 200"), "%q", body)
+	s := <-done
+	require.NotNil(t, s)
+	defer s.Close()
+
+	writeMaskedFrame(t, conn, 0x88, nil) // FIN + close, no status code
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
+	}
+	assert.NoError(t, s.Err(), "a close without a code is a clean end")
+}
+
+// writeMaskedFrame writes one frame as a client must: masked, with a
+// payload under 126 bytes or a 16-bit length.
+func writeMaskedFrame(t *testing.T, w io.Writer, first byte, payload []byte) {
+	mask := [4]byte{1, 2, 3, 4}
+	frame := []byte{first}
+	if len(payload) < 126 {
+		frame = append(frame, 0x80|byte(len(payload)))
+	} else {
+		frame = append(frame, 0x80|126, byte(len(payload)>>8), byte(len(payload)))
+	}
+	frame = append(frame, mask[:]...)
+	for i, c := range payload {
+		frame = append(frame, c^mask[i%4])
+	}
+	_, err := w.Write(frame)
+	require.NoError(t, err)
+}
