@@ -63,6 +63,7 @@ type Parser struct {
 	Limits
 
 	state    parseState
+	starts   int    // start lines accepted: chunks begun
 	skipLine bool   // dropping the rest of an over-long line
 	hdr      []byte // raw start line and kept header lines of the current chunk
 	start    startLine
@@ -220,6 +221,7 @@ func (p *Parser) startLine(line []byte) error {
 		return err
 	}
 	p.start = sl
+	p.starts++
 	p.marker = append(append(p.marker[:0], "\r\n-------"...), p.hdr[5:sl.tidEnd]...)
 	p.state = stateHeaders
 	p.lineAt = len(p.hdr)

@@ -370,39 +370,46 @@ func (s *MSRPServer) acceptLoop(l *serverListener) {
 }
 
 // ServeMessageConn takes a message-framed connection accepted elsewhere (a
-// WebSocket that ws.Handler accepted) to the session it names, as the
+// WebSocket that ws.Handler accepts) to the session it names, as the
 // server does with the TCP connections it accepts: within BindTimeout, its
-// first chunk must name a session whose Prepare used a "ws" URI, and the
-// same rules, limits and refusals apply. It returns once the connection
-// is bound, and handed to that session's Complete, or refused and closed;
-// then the session owns it. Over MaxPendingConnections connections
-// binding at once, it waits for a slot (or ctx), and the bind timeout
-// starts once it has one.
-func (s *MSRPServer) ServeMessageConn(ctx context.Context, mc MessageConn) error {
+// first chunk must name a session whose Prepare used a "ws" URI (else
+// 481), and the same rules, limits and refusals apply.
+//
+// accept accepts the connection (the WebSocket upgrade) and is called
+// once the server has room for it: when MaxPendingConnections connections
+// are binding already, or the server is closed, ServeMessageConn returns
+// ErrServerBusy or ErrServerClosed at once without calling accept, so that
+// the caller can turn the connection away before accepting it (with 503).
+// It returns accept's error, or nil once the connection is bound and
+// handed to its session's Complete, or the refusal once it is refused and
+// closed.
+func (s *MSRPServer) ServeMessageConn(ctx context.Context, accept func() (MessageConn, error)) error {
 	s.init()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
 	select {
 	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		mc.Close()
-		return ctx.Err()
-	case <-s.base.Done():
-		mc.Close()
-		return ErrServerClosed
+	default:
+		s.mu.Unlock()
+		return ErrServerBusy
 	}
-	defer func() { <-s.slots }()
-	s.mu.Lock()
-	closed := s.closed
-	if !closed {
-		s.wg.Add(1) // Close waits for it, as for the connections it accepts
-	}
+	s.wg.Add(1) // Close waits for it, as for the connections it accepts
 	s.mu.Unlock()
-	if closed {
-		mc.Close()
-		return ErrServerClosed
-	}
 	defer s.wg.Done()
+	defer func() { <-s.slots }()
+	mc, err := accept()
+	if err != nil {
+		return err
+	}
 	return s.bindConn(ctx, s.newMessageTransport(mc))
 }
+
+// ErrServerBusy is returned by ServeMessageConn when MaxPendingConnections
+// connections are binding already.
+var ErrServerBusy = errors.New("msrp: server busy: too many connections binding")
 
 func (s *MSRPServer) newMessageTransport(mc MessageConn) *MSRPTransport {
 	t := NewMessageTransport(mc, URI{})
@@ -438,7 +445,14 @@ func (s *MSRPServer) bindConn(ctx context.Context, t *MSRPTransport) error {
 	err := s.bindIncoming(ctx, t)
 	if err != nil {
 		s.Logger.event("refused connection", "from", t.RemoteAddr().String(), "error", err.Error())
-		t.Close()
+		if t.framed {
+			// A WebSocket's closing handshake would wait up to 5 s for a
+			// peer that may never answer, holding a slot; the refusal is
+			// written already.
+			t.closeNow()
+		} else {
+			t.Close()
+		}
 	}
 	return err
 }
@@ -477,6 +491,9 @@ func (s *MSRPServer) bindIncoming(ctx context.Context, t *MSRPTransport) (err er
 	if err != nil {
 		te := err.(*TransactionError)
 		return refuse(te.Code, te.Comment)
+	}
+	if t.framed != a.uri.IsWebSocket() { // the To-Path is the peer's word; the link is not
+		return refuse(481, "Session not reachable over this transport")
 	}
 	key := s.remoteKey(from)
 

@@ -226,17 +226,18 @@ type MSRPSession struct {
 	keepaliveTimer *time.Timer
 	keepaliveOut   bool
 
-	flushed      chan struct{} // made by Shutdown: closed once nothing of ours is outstanding
-	flushTarget  int64         // Shutdown answers the chunks read up to this count
-	handled      int64         // chunks the reader has read and handled
-	readerPaused bool          // the reader waits for room: the peer is there, unread
-	clockStopped bool          // it waits for Receive: response deadlines stand still (see clockLocked)
-	stoppedAt    time.Time     // since when
-	stoppedFor   time.Duration // how long the clock has stood still before
-	received     receiveQueue  // messages for Receive
-	answersOwed  int           // answers a callback is deciding (OnNickname)
-	sending      int           // messages started by SendMessage and not yet ended
-	sendRoom     chan struct{} // closed and replaced when one of those ends
+	flushed      chan struct{}   // made by Shutdown: closed once nothing of ours is outstanding
+	closeCtx     context.Context // Shutdown's: bounds the graceful close that ends it
+	flushTarget  int64           // Shutdown answers the chunks read up to this count
+	handled      int64           // chunks the reader has read and handled
+	readerPaused bool            // the reader waits for room: the peer is there, unread
+	clockStopped bool            // it waits for Receive: response deadlines stand still (see clockLocked)
+	stoppedAt    time.Time       // since when
+	stoppedFor   time.Duration   // how long the clock has stood still before
+	received     receiveQueue    // messages for Receive
+	answersOwed  int             // answers a callback is deciding (OnNickname)
+	sending      int             // messages started by SendMessage and not yet ended
+	sendRoom     chan struct{}   // closed and replaced when one of those ends
 
 	incoming     incomingMessages
 	callbacks    []callback // waiting for the callback goroutine
@@ -470,6 +471,7 @@ func (s *MSRPSession) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state == StateConnected {
 		s.setStateLocked(StateFlushing)
+		s.closeCtx = ctx
 		s.flushed = make(chan struct{})
 		s.flushTarget = s.read.Load() // what the reader has read by now is answered
 		if s.keepaliveTimer != nil {
@@ -617,10 +619,14 @@ func (s *MSRPSession) endLocked(cause error) {
 	s.incoming.endAll(s, s.err)
 	signal(s.writerWake)
 	signal(s.roomWake)
+	closeCtx := s.closeCtx
+	if closeCtx == nil {
+		closeCtx = context.Background()
+	}
 	s.post = append(s.post, func() {
 		s.cancel()
 		if graceful {
-			s.t.Close() // a TLS connection says close_notify
+			s.t.closeWithin(closeCtx) // TLS says close_notify, a WebSocket its close frame
 		} else {
 			s.t.closeNow()
 		}

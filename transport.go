@@ -118,6 +118,10 @@ func (t *MSRPTransport) bindingLimits(check func(*Chunk) (verified bool, err err
 	p.MaxLineLength = min(orDefault(saved.MaxLineLength, DefaultMaxLineLength), bindingMaxLine)
 	p.MaxHeaders = min(orDefault(saved.MaxHeaders, DefaultMaxHeaders), bindingMaxHeaders)
 	p.MaxChunkSize = min(orDefault(saved.MaxChunkSize, DefaultMaxChunkSize), bindingMaxChunk)
+	// Over a message-framed link a message is read whole before the parser
+	// sees it, so the bound applies to messages too: there, a first chunk
+	// is never lifted past bindingMaxChunk.
+	t.applyMessageLimit()
 	// The parser calls checkHead from Feed, with readMu held by the reader.
 	p.checkHead = func(c *Chunk) error {
 		verified, err := check(c)
@@ -133,6 +137,7 @@ func (t *MSRPTransport) bindingLimits(check func(*Chunk) (verified bool, err err
 		p.MaxLineLength, p.MaxHeaders, p.MaxChunkSize = saved.MaxLineLength, saved.MaxHeaders, saved.MaxChunkSize
 		p.checkHead = nil
 		t.smallReads = false
+		t.applyMessageLimit()
 	}
 }
 
@@ -176,6 +181,29 @@ func (t *MSRPTransport) RemoteAddr() net.Addr { return t.conn.RemoteAddr() }
 // Close closes the connection. It is safe to call more than once.
 func (t *MSRPTransport) Close() error {
 	return t.close(t.conn)
+}
+
+// closeWithin is Close, but once ctx ends it stops waiting for the
+// goodbye (TLS close_notify, a WebSocket close frame answered) and closes
+// at once.
+func (t *MSRPTransport) closeWithin(ctx context.Context) error {
+	if ctx.Done() == nil {
+		return t.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- t.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	switch c := t.conn.(type) {
+	case *tls.Conn:
+		c.NetConn().Close() // ends a close_notify write the peer does not read
+	case *messageNetConn:
+		c.abortRead() // coder/websocket closes the connection, which ends its wait
+	}
+	return <-done
 }
 
 // closeNow closes the connection without the TLS close_notify, which
@@ -385,7 +413,9 @@ func (t *MSRPTransport) checkIncomingREPORT(c *Chunk) error {
 
 // ReadChunk returns the next chunk. It returns early with ctx.Err() when ctx
 // ends; the transport stays usable, and a chunk that was partly read is
-// completed by the next call.
+// completed by the next call. Over a message-framed link (WebSocket) it
+// does not: a read that ctx ends closes the connection (coder/websocket
+// does so), and later calls return that error.
 //
 // Bad input gives a *ChunkParseError and is otherwise skipped: the next call
 // reads on. The caller answers the chunk it names, if any (400 for a
@@ -426,16 +456,17 @@ func (t *MSRPTransport) readChunk(ctx context.Context, watch bool) (*Chunk, erro
 			return nil, err
 		}
 		if len(t.pending) > 0 {
-			inChunk := t.parser.InChunk()
+			starts := t.parser.starts
 			c, n, err := t.parser.Feed(t.pending)
 			t.pending = t.pending[n:]
 			if t.framed {
-				var pe *ChunkParseError
-				begun := !inChunk && (t.parser.InChunk() || c != nil || (errors.As(err, &pe) && pe.Chunk != nil))
-				c, err = t.checkFraming(begun, c, err)
+				c, err = t.checkFraming(t.parser.starts-starts, c, err)
 			}
 			t.logIllegal(err)
 			if len(t.pending) == 0 {
+				if t.framed {
+					t.pending = nil // the message's memory is the MessageConn's again
+				}
 				t.releaseBulk()
 				t.parser.releaseBuffers() // idle: hold no large buffer, unless a body is under way
 			}
@@ -485,7 +516,7 @@ func (t *MSRPTransport) fill() error {
 // readFailed takes a read's error: it sets readErr, or returns a timeout
 // error that leaves the transport usable.
 func (t *MSRPTransport) readFailed(err error) error {
-	if isTimeout(err) {
+	if isTimeout(err) && !t.framed {
 		return err
 	}
 	switch {

@@ -77,6 +77,9 @@ func (t *MSRPTransport) applyMessageLimit() {
 func (t *MSRPTransport) readMessage() error {
 	msg, err := t.conn.(*messageNetConn).readMessage()
 	if err == nil {
+		// Nothing of the last message carries over: a chunk it ended in
+		// was cut short, and so is a line too long to keep.
+		t.parser.Reset()
 		t.pending = msg
 		t.msgChunks = 0
 		return nil
@@ -85,15 +88,21 @@ func (t *MSRPTransport) readMessage() error {
 }
 
 // checkFraming enforces one chunk per message on what one Feed returned:
-// begun tells whether that Feed began a chunk. A second chunk in a message
+// begun is how many chunks that Feed began (a Feed may skip the rest of a
+// chunk over the size cap and begin the next). A second chunk in a message
 // comes back as an ErrMessageFraming error holding it; a message that ends
 // inside a chunk cuts it short, and that error comes back once what Feed
 // returned has been.
-func (t *MSRPTransport) checkFraming(begun bool, c *Chunk, err error) (*Chunk, error) {
-	if begun {
-		t.msgChunks++
+func (t *MSRPTransport) checkFraming(begun int, c *Chunk, err error) (*Chunk, error) {
+	t.msgChunks += begun
+	// Which chunk of the message comes back: the last begun, but for a
+	// chunk cut short by a new start line, which comes back as the next
+	// one begins.
+	which := t.msgChunks
+	if errors.Is(err, ErrTruncatedChunk) {
+		which--
 	}
-	if t.msgChunks > 1 {
+	if which > 1 {
 		var pe *ChunkParseError
 		switch {
 		case c != nil:
@@ -208,6 +217,15 @@ func (c *messageNetConn) Write(p []byte) (int, error) {
 }
 
 func (c *messageNetConn) Close() error { return c.mc.Close() }
+
+// abortRead ends the read in progress, if any, as a deadline would.
+func (c *messageNetConn) abortRead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cancel := c.ops[opRead].cancel; cancel != nil {
+		cancel(os.ErrDeadlineExceeded)
+	}
+}
 
 // closeNow closes without the closing handshake, when the MessageConn can.
 func (c *messageNetConn) closeNow() error {

@@ -27,6 +27,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -48,8 +50,13 @@ const Subprotocol = "msrp"
 type Conn struct {
 	c             *websocket.Conn
 	local, remote net.Addr
-	buf           []byte // the last message read; reused by the next read
+	buf           []byte    // the last message read; reused by the next read
+	raw           io.Closer // the network connection under c, when known
 }
+
+// closeWait bounds how long Close waits for the peer to answer its close
+// frame before it closes the connection under the WebSocket.
+const closeWait = time.Second
 
 // keptReadBuffer bounds the read buffer kept from one message to the next:
 // a connection that once took a large message does not hold its memory.
@@ -71,7 +78,12 @@ func NewConn(c *websocket.Conn, local, remote net.Addr) *Conn {
 // peer has closed the connection cleanly (status 1000, 1001, or none). The message is
 // valid until the next call, which reuses its memory.
 func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
-	msg, err := c.read(ctx)
+	// The last message is the caller's no more: a large one's memory is
+	// not kept while the connection waits.
+	if cap(c.buf) > keptReadBuffer {
+		c.buf = nil
+	}
+	_, r, err := c.c.Reader(ctx)
 	if err != nil {
 		switch websocket.CloseStatus(err) {
 		// 1005 is what a close frame without a code reads as: JavaScript's
@@ -80,7 +92,19 @@ func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
 			return nil, io.EOF
 		}
 		if errors.Is(err, io.EOF) {
-			return nil, io.ErrUnexpectedEOF // the connection ended without a close frame
+			// Closed between messages without a close frame, as a TCP
+			// peer closes between chunks: a clean end.
+			return nil, io.EOF
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	msg, err := c.read(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF // cut in the middle of a message
 		}
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
@@ -90,15 +114,8 @@ func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
 	return msg, nil
 }
 
-// read reads one message into c.buf, grown as it needs.
-func (c *Conn) read(ctx context.Context) ([]byte, error) {
-	_, r, err := c.c.Reader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if cap(c.buf) > keptReadBuffer {
-		c.buf = nil
-	}
+// read reads the rest of a message into c.buf, grown as it needs.
+func (c *Conn) read(r io.Reader) ([]byte, error) {
 	buf := c.buf[:0]
 	for {
 		if len(buf) == cap(buf) {
@@ -133,20 +150,39 @@ func (c *Conn) SetReadLimit(n int64) { c.c.SetReadLimit(n) }
 // Close closes the connection with a normal closure, waiting (up to 5 s,
 // coder/websocket's bound) for the peer's close frame.
 func (c *Conn) Close() error {
-	err := c.c.Close(websocket.StatusNormalClosure, "")
+	done := make(chan error, 1)
+	go func() { done <- c.c.Close(websocket.StatusNormalClosure, "") }()
+	timer := time.NewTimer(closeWait)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		// The peer does not answer: coder/websocket would wait 5 s more.
+		c.closeRaw()
+		err = <-done
+	}
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
 }
 
-// CloseNow closes the connection without the closing handshake.
+// CloseNow closes the connection without the closing handshake; it also
+// ends a Close that waits for the peer's close frame.
 func (c *Conn) CloseNow() error {
+	c.closeRaw()
 	err := c.c.CloseNow()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
+}
+
+func (c *Conn) closeRaw() {
+	if c.raw != nil {
+		c.raw.Close()
+	}
 }
 
 // LocalAddr returns the local network address, as far as it is known.
@@ -188,10 +224,7 @@ func (d *Dialer) DialMessage(ctx context.Context, to msrp.URI) (msrp.MessageConn
 		url = URL(to, d.Path)
 	}
 	var remote net.Addr
-	client := d.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
+	client, raw := d.client()
 	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPClient:   client,
 		HTTPHeader:   d.Header,
@@ -208,7 +241,57 @@ func (d *Dialer) DialMessage(ctx context.Context, to msrp.URI) (msrp.MessageConn
 		return nil, fmt.Errorf("msrp/ws: %s did not accept the msrp subprotocol", url)
 	}
 	remote = addr(strings.TrimPrefix(strings.TrimPrefix(url, "ws://"), "wss://"))
-	return NewConn(c, nil, remote), nil
+	conn := NewConn(c, nil, remote)
+	if raw.conn != nil {
+		conn.raw, conn.local, conn.remote = raw.conn, raw.conn.LocalAddr(), raw.conn.RemoteAddr()
+	}
+	return conn, nil
+}
+
+// rawConn records the network connection an HTTP client dials.
+type rawConn struct{ conn net.Conn }
+
+// client returns the HTTP client to dial with: HTTPClient (or the default)
+// with, when its Transport is an *http.Transport, a transport of its own
+// that records the connection it dials, which Close can then end.
+func (d *Dialer) client() (*http.Client, *rawConn) {
+	rec := &rawConn{}
+	base := d.HTTPClient
+	if base == nil {
+		base = http.DefaultClient
+	}
+	rt := base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	tr, ok := rt.(*http.Transport)
+	if !ok {
+		return base, rec
+	}
+	tr = tr.Clone()
+	dial := tr.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err == nil {
+			rec.conn = c
+		}
+		return c, err
+	}
+	if dialTLS := tr.DialTLSContext; dialTLS != nil {
+		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialTLS(ctx, network, addr)
+			if err == nil {
+				rec.conn = c
+			}
+			return c, err
+		}
+	}
+	client := *base
+	client.Transport = tr
+	return &client, rec
 }
 
 // URL returns the WebSocket URL of an MSRP URI: ws://host:port/path, or
@@ -239,7 +322,9 @@ func URL(u msrp.URI, path string) string {
 //
 // A request that does not offer the msrp subprotocol gets 400, and one
 // from an Origin that is neither the request's host nor in OriginPatterns
-// gets 403, before any MSRP is read. The HTTP server's ReadHeaderTimeout
+// gets 403, before any MSRP is read; while the server's
+// MaxPendingConnections connections are binding, or once it is closed, a
+// request gets 503 before the upgrade. The HTTP server's ReadHeaderTimeout
 // bounds the handshake; set it (the server's BindTimeout is a good value).
 type Handler struct {
 	// Server binds the connections; required.
@@ -257,25 +342,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "WebSocket subprotocol msrp required", http.StatusBadRequest)
 		return
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{Subprotocol},
-		OriginPatterns:     h.OriginPatterns,
-		InsecureSkipVerify: h.InsecureSkipOriginCheck,
-	})
-	if err != nil {
-		return // Accept has answered (403 for an Origin, 426 or 400 otherwise)
-	}
-	if c.Subprotocol() != Subprotocol {
-		c.Close(websocket.StatusPolicyViolation, "msrp subprotocol required")
-		return
-	}
-	var local net.Addr
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		local = a
+	accepted := false
+	accept := func() (msrp.MessageConn, error) {
+		accepted = true
+		hw := &hijackRecorder{ResponseWriter: w}
+		c, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+			Subprotocols:       []string{Subprotocol},
+			OriginPatterns:     h.OriginPatterns,
+			InsecureSkipVerify: h.InsecureSkipOriginCheck,
+		})
+		if err != nil {
+			return nil, err // Accept has answered (403 for an Origin, 426 or 400 otherwise)
+		}
+		if c.Subprotocol() != Subprotocol {
+			c.Close(websocket.StatusPolicyViolation, "msrp subprotocol required")
+			return nil, errors.New("msrp/ws: msrp subprotocol not negotiated")
+		}
+		var local net.Addr
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			local = a
+		}
+		conn := NewConn(c, local, addr(r.RemoteAddr))
+		conn.raw = hw.conn
+		return conn, nil
 	}
 	// The request's context ends when this handler returns; the session
 	// outlives it.
-	h.Server.ServeMessageConn(context.WithoutCancel(r.Context()), NewConn(c, local, addr(r.RemoteAddr)))
+	err := h.Server.ServeMessageConn(context.WithoutCancel(r.Context()), accept)
+	if !accepted && err != nil { // busy or closed: turned away before the upgrade
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	}
+}
+
+// hijackRecorder keeps the network connection that coder/websocket
+// hijacks, so that a Close can end it when the peer does not answer.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = c
+	return c, rw, err
 }
 
 // offers reports whether the handshake request lists protocol in
