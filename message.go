@@ -41,6 +41,11 @@ var ErrMessageAborted = errors.New("msrp: message aborted")
 // messages are being sent already. Send waits for room instead.
 var ErrTooManyMessages = errors.New("msrp: too many messages being sent")
 
+// ErrMessageTooLarge is returned by SendMessage for a message larger than
+// MessageConfig.PeerMaxSize, the peer's SDP a=max-size, and ends a message
+// of unknown size that grows past it.
+var ErrMessageTooLarge = errors.New("msrp: message larger than the peer's max-size")
+
 // MessageConfig configures whole messages in an MSRPSession. Its callbacks
 // run on the session's callback goroutine (see SessionConfig).
 type MessageConfig struct {
@@ -91,6 +96,16 @@ type MessageConfig struct {
 	// up to 1 MiB of its reader ahead); 0 means DefaultMaxOutgoingMessages.
 	// At the cap SendMessage returns ErrTooManyMessages and Send waits.
 	MaxOutgoingMessages int
+	// MaxSize is the largest message this end takes, wherever it goes: our
+	// SDP a=max-size (RFC 4975 §8.6), which SDPNegotiation.SessionConfig
+	// sets. A message announced larger, or whose bytes run past it, is
+	// refused with 413. 0 means no bound but MaxMessageSize's.
+	MaxSize int64
+	// PeerMaxSize is the largest message the peer takes: its a=max-size.
+	// SendMessage refuses a larger message with ErrMessageTooLarge, and a
+	// message of unknown size that grows past it is ended with "#". 0
+	// means no bound.
+	PeerMaxSize int64
 }
 
 func (c *MessageConfig) maxIncoming() int {
@@ -191,6 +206,9 @@ func (s *MSRPSession) startMessage(r io.Reader, size int64, contentType string, 
 	if opts.MessageID == "" {
 		opts.MessageID = NewMessageID()
 	}
+	if limit := s.cfg.PeerMaxSize; limit > 0 && size != Unknown && size > limit {
+		return nil, nil, fmt.Errorf("%w: %d bytes, the peer takes %d", ErrMessageTooLarge, size, limit)
+	}
 	// Read ahead enough to keep the writer batching, within 1 MiB.
 	chunkSize := s.chunkSize()
 	ahead := min(max(2, (1<<20)/chunkSize), s.window())
@@ -268,7 +286,9 @@ func (m *OutgoingMessage) read(r io.Reader, chunkSize int) {
 		n, err := io.ReadFull(r, buf[:want])
 		total += int64(n)
 		p := piece{data: buf[:n]}
-		switch {
+		switch limit := m.s.cfg.PeerMaxSize; {
+		case limit > 0 && total > limit: // of unknown size, and grown too large
+			p = piece{err: fmt.Errorf("%w: over %d bytes", ErrMessageTooLarge, limit)}
 		case err == nil:
 			p.last = m.Size != Unknown && total == m.Size
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):

@@ -155,6 +155,9 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 			sink:     &messageSink{limit: in.cfg.maxMessageSize()},
 		}
 		im.m.ContentType, _ = c.ContentType()
+		if max := in.cfg.MaxSize; max > 0 && im.size != Unknown && im.size > max {
+			return in.refuse(im, &TransactionError{Code: 413, Comment: "Message larger than max-size"})
+		}
 		if im.inMemory {
 			if im.size != Unknown && im.size > in.cfg.maxMessageSize() {
 				return in.refuse(im, &TransactionError{Code: 413, Comment: "Message too large"})
@@ -172,6 +175,9 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 	}
 	if reason := im.contradicts(r, int64(len(c.Data)), c.ContFlag); reason != "" {
 		return in.refuse(im, &TransactionError{Code: 400, Comment: reason})
+	}
+	if max := in.cfg.MaxSize; max > 0 && r.Start-1+int64(len(c.Data)) > max {
+		return in.refuse(im, &TransactionError{Code: 413, Comment: "Message larger than max-size"})
 	}
 	if im.size == Unknown {
 		im.size = r.Total // a later chunk may tell the size
