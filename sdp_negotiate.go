@@ -1,0 +1,252 @@
+package msrp
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// AnswerSDP makes the answer to an MSRP offer from ours, this end's
+// section (its path, accept-types, max-size, setup, fingerprints, CEMA),
+// by RFC 4975 §8, RFC 6135 and RFC 5547:
+//   - accept-types and accept-wrapped-types are what both accept; none in
+//     common is ErrSDPNoCommonType, which SIP answers with 488 (§8.6);
+//   - a=setup answers the offer's: passive to active, active to passive,
+//     and to actpass ours if it says active or passive, else passive, as
+//     RFC 6135 §4.2.2 advises a UA that is not behind a NAT;
+//   - a=msrp-cema only when the offer has it and ours does;
+//   - sendonly is answered recvonly and the other way round;
+//   - a file offered is described back as RFC 5547 §8.3 says: its
+//     selector's name, type, size and hash and its file-transfer-id.
+//
+// The offer must be a valid MSRP section (SDP.MSRP checks it).
+func AnswerSDP(offer, ours *SDPMedia) (*SDPMedia, error) {
+	if err := offer.check(); err != nil {
+		return nil, err
+	}
+	a := *ours
+	a.Attributes = slices.Clone(ours.Attributes)
+	a.AcceptTypes = intersectTypes(ours.AcceptTypes, offer.AcceptTypes)
+	if len(a.AcceptTypes) == 0 {
+		return nil, fmt.Errorf("%w: we take %q, the offer %q", ErrSDPNoCommonType, ours.AcceptTypes, offer.AcceptTypes)
+	}
+	if len(ours.AcceptWrappedTypes) > 0 && len(offer.AcceptWrappedTypes) > 0 {
+		a.AcceptWrappedTypes = intersectTypes(ours.AcceptWrappedTypes, offer.AcceptWrappedTypes)
+	}
+	switch offer.Setup {
+	case SetupActive:
+		a.Setup = SetupPassive
+	case SetupPassive:
+		a.Setup = SetupActive
+	default:
+		if a.Setup != SetupActive {
+			a.Setup = SetupPassive
+		}
+	}
+	a.CEMA = offer.CEMA && ours.CEMA
+	switch offer.Direction {
+	case DirectionSendOnly:
+		a.Direction = DirectionRecvOnly
+	case DirectionRecvOnly:
+		a.Direction = DirectionSendOnly
+	case DirectionInactive:
+		a.Direction = DirectionInactive
+	}
+	if offer.File != nil {
+		f := *offer.File
+		a.File = &f
+		a.FileTransferID = offer.FileTransferID
+		a.FileRange = offer.FileRange
+		a.FileDisposition, a.FileDate, a.FileIcon = "", FileDates{}, ""
+	}
+	return &a, nil
+}
+
+// intersectTypes returns the entries of ours that theirs accepts too, the
+// wildcards of either narrowed to the other's entries.
+func intersectTypes(ours, theirs []string) []string {
+	var out []string
+	add := func(t string) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for _, t := range ours {
+		switch {
+		case t == "*":
+			for _, u := range theirs {
+				add(u)
+			}
+		case strings.HasSuffix(t, "/*"):
+			for _, u := range theirs {
+				switch {
+				case u == "*":
+					add(t)
+				case containsMIMEType([]string{t}, u):
+					add(u)
+				case strings.HasSuffix(u, "/*") && strings.EqualFold(u, t):
+					add(t)
+				}
+			}
+		case containsMIMEType(theirs, t):
+			add(t)
+		}
+	}
+	return out
+}
+
+// SDPNegotiation is the outcome of an MSRP offer and answer: who connects,
+// and what each end takes. NegotiateSDP makes one.
+type SDPNegotiation struct {
+	Local, Remote *SDPMedia // this end's section and the peer's
+	Offerer       bool      // this end made the offer
+	// Active: this end opens the connection (a connector), else it waits
+	// for the peer's (an acceptor).
+	Active bool
+	// CEMA: both ends signalled a=msrp-cema (RFC 6714): incoming paths are
+	// matched by session id, and the active end connects to the peer's
+	// c= address and m= port instead of its path's first URI.
+	CEMA bool
+}
+
+// NegotiateSDP settles an offer/answer exchange, from this end's view:
+// local is our section (the offer we made, or the answer we gave), remote
+// the peer's. The end that opens the connection follows RFC 4975 §5.4 (the
+// offerer, when neither says a=setup) and RFC 6135: an answer's active or
+// passive decides; actpass in an answer, or both ends active or both
+// passive, is ErrSDPSetupConflict.
+func NegotiateSDP(local, remote *SDPMedia, offerer bool) (*SDPNegotiation, error) {
+	if err := remote.check(); err != nil {
+		return nil, err
+	}
+	offer, answer := local, remote
+	if !offerer {
+		offer, answer = remote, local
+	}
+	var offererActive bool
+	switch answer.Setup {
+	case SetupActive:
+		offererActive = false
+	case SetupPassive:
+		offererActive = true
+	case SetupActPass:
+		return nil, fmt.Errorf("%w: an answer cannot say actpass", ErrSDPSetupConflict)
+	default: // RFC 4145's default answer is passive, unless the offer left it active
+		offererActive = offer.Setup != SetupPassive
+	}
+	if offer.Setup == SetupActive && !offererActive || offer.Setup == SetupPassive && offererActive {
+		return nil, fmt.Errorf("%w: offer %q, answer %q", ErrSDPSetupConflict, offer.Setup, answer.Setup)
+	}
+	return &SDPNegotiation{
+		Local: local, Remote: remote, Offerer: offerer,
+		Active: offererActive == offerer,
+		CEMA:   local.CEMA && remote.CEMA,
+	}, nil
+}
+
+// RemotePath is the peer's a=path, to give Complete or StartSession.
+func (n *SDPNegotiation) RemotePath() []URI { return n.Remote.Path }
+
+// CanSend and CanReceive tell whether messages may go out and come in, by
+// the direction attributes (RFC 4975 §8.9).
+func (n *SDPNegotiation) CanSend() bool {
+	return n.Local.Direction != DirectionRecvOnly && n.Local.Direction != DirectionInactive &&
+		n.Remote.Direction != DirectionSendOnly && n.Remote.Direction != DirectionInactive
+}
+
+// CanReceive is CanSend the other way.
+func (n *SDPNegotiation) CanReceive() bool {
+	return n.Local.Direction != DirectionSendOnly && n.Local.Direction != DirectionInactive &&
+		n.Remote.Direction != DirectionRecvOnly && n.Remote.Direction != DirectionInactive
+}
+
+// PeerAccepts tells whether the peer's accept-types take contentType: RFC
+// 4975 §8.6 forbids sending any other.
+func (n *SDPNegotiation) PeerAccepts(contentType string) bool {
+	return containsMIMEType(n.Remote.AcceptTypes, contentType)
+}
+
+// SessionConfig returns base with what the exchange settled: the types we
+// take (our accept-types, anything else refused with 415), the largest
+// message we take (our max-size) and the largest the peer takes.
+func (n *SDPNegotiation) SessionConfig(base SessionConfig) SessionConfig {
+	base.AcceptTypes = slices.Clone(n.Local.AcceptTypes)
+	base.MaxSize = n.Local.MaxSize
+	base.PeerMaxSize = n.Remote.MaxSize
+	return base
+}
+
+// TLSConfig returns base, cloned, set to check the peer's certificate
+// against its a=fingerprint (RFC 4975 §14.4) when it gave one: the chain
+// is not checked then, the fingerprint is. A passive end also asks the
+// peer for its certificate. Without a fingerprint it returns base.
+func (n *SDPNegotiation) TLSConfig(base *tls.Config) (*tls.Config, error) {
+	if len(n.Remote.Fingerprints) == 0 {
+		return base, nil
+	}
+	var checks []func(tls.ConnectionState) error
+	for _, f := range n.Remote.Fingerprints {
+		verify, err := VerifyFingerprint(f)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, verify)
+	}
+	cfg := cloneTLS(base)
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		var err error
+		for _, check := range checks { // any of them (RFC 8122 §5.1)
+			if err = check(cs); err == nil {
+				return nil
+			}
+		}
+		return err
+	}
+	if !n.Active {
+		cfg.ClientAuth = tls.RequireAnyClientCert
+	}
+	return cfg, nil
+}
+
+// Connector returns the connector for this end: GetConnector when it is
+// active, else GetAcceptor, with relay settings when relay is not nil.
+// Prepare it with the URI the local section's path ends with. Under CEMA
+// it matches paths by session id, and an active end without a relay dials
+// the peer's c= address and m= port.
+func (n *SDPNegotiation) Connector(relay *MSRPRelaySettings, cfg ConnectConfig) Connector {
+	if n.CEMA {
+		cfg.UseSessmatch = true
+		if n.Active && relay == nil {
+			cfg.Dial = n.cemaDial(cfg.Dial)
+		}
+	}
+	if n.Active {
+		return GetConnector(relay, cfg)
+	}
+	return GetAcceptor(relay, cfg)
+}
+
+// cemaDial sends a dial to the peer's path to its c= address and m= port.
+func (n *SDPNegotiation) cemaDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	host := n.Remote.Address
+	if host == "" {
+		return dial
+	}
+	target := net.JoinHostPort(host, strconv.Itoa(n.Remote.Port))
+	first := n.Remote.Path[0].HostPort()
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == first {
+			addr = target
+		}
+		return dial(ctx, network, addr)
+	}
+}
