@@ -343,14 +343,19 @@ func (s *MSRPServer) forgetLocked(a *ServerAcceptor) {
 
 func (s *MSRPServer) acceptLoop(l *serverListener) {
 	for {
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.base.Done():
-			return
-		}
+		// The slot is taken once a connection is there, so that an idle
+		// listener holds none: ServeMessageConn's connections share them.
+		// One accepted connection per listener may wait for a slot.
 		conn, err := l.ln.Accept()
+		if err == nil {
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.base.Done():
+				conn.Close()
+				return
+			}
+		}
 		if err != nil {
-			<-s.slots
 			if s.base.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}

@@ -202,6 +202,7 @@ func (t *MSRPTransport) closeWithin(ctx context.Context) error {
 		c.NetConn().Close() // ends a close_notify write the peer does not read
 	case *messageNetConn:
 		c.abortRead() // coder/websocket closes the connection, which ends its wait
+		c.closeNow()  // and a MessageConn that does not, or is not reading, is told to
 	}
 	return <-done
 }

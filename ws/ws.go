@@ -225,6 +225,11 @@ func (d *Dialer) DialMessage(ctx context.Context, to msrp.URI) (msrp.MessageConn
 	}
 	var remote net.Addr
 	client, raw := d.client()
+	if raw.transport != nil {
+		// The transport is this dial's own: a refusal (403, 503) leaves its
+		// connection idle in it, where nothing else would close it.
+		defer raw.transport.CloseIdleConnections()
+	}
 	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPClient:   client,
 		HTTPHeader:   d.Header,
@@ -248,8 +253,12 @@ func (d *Dialer) DialMessage(ctx context.Context, to msrp.URI) (msrp.MessageConn
 	return conn, nil
 }
 
-// rawConn records the network connection an HTTP client dials.
-type rawConn struct{ conn net.Conn }
+// rawConn records the network connection an HTTP client dials, and the
+// transport it dials with when that is the dial's own.
+type rawConn struct {
+	conn      net.Conn
+	transport *http.Transport
+}
 
 // client returns the HTTP client to dial with: HTTPClient (or the default)
 // with, when its Transport is an *http.Transport, a transport of its own
@@ -269,6 +278,7 @@ func (d *Dialer) client() (*http.Client, *rawConn) {
 		return base, rec
 	}
 	tr = tr.Clone()
+	rec.transport = tr
 	dial := tr.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
