@@ -19,6 +19,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -58,6 +60,12 @@ type Options struct {
 	// It needs kamailio-websocket-modules.
 	WebSocket bool
 	WSPort    int
+	// SIP adds a stateless SIP proxy on SIPPort (0: a free one), UDP and
+	// TCP, that forwards each request to its Request-URI and Record-Routes
+	// INVITEs, so that a call's signalling and its MSRP can both go through
+	// Kamailio (examples/sipchat). It needs nothing but kamailio.
+	SIP     bool
+	SIPPort int
 }
 
 // Relay is a running Kamailio relay.
@@ -67,6 +75,8 @@ type Relay struct {
 	WSPort int            // the WebSocket listener's port; 0 without one
 	Roots  *x509.CertPool // trusts the relay's certificate, for msrps
 	CAFile string         // the same certificate, PEM, for tools' --relay-ca
+	// SIPPort is the SIP proxy's port, UDP and TCP; 0 without one.
+	SIPPort int
 	// Fingerprint is the relay certificate's, as SDP a=fingerprint writes it.
 	Fingerprint string
 
@@ -98,6 +108,15 @@ func (r *Relay) WSURL() string {
 		scheme = "wss"
 	}
 	return fmt.Sprintf("%s://%s:%s@127.0.0.1:%d", scheme, Username, Password, r.WSPort)
+}
+
+// SIPAddr is the SIP proxy's address, host:port for UDP and TCP alike; ""
+// without one.
+func (r *Relay) SIPAddr() string {
+	if r.SIPPort == 0 {
+		return ""
+	}
+	return fmt.Sprintf("127.0.0.1:%d", r.SIPPort)
 }
 
 // Log returns what kamailio has written so far.
@@ -154,11 +173,19 @@ func StartWith(o Options) (*Relay, error) {
 			}
 		}
 	}
+	sipPort := 0
+	if o.SIP {
+		if sipPort = o.SIPPort; sipPort == 0 {
+			if sipPort, err = freeSIPPort(port, wsPort); err != nil {
+				return nil, err
+			}
+		}
+	}
 	dir, err := os.MkdirTemp("", "msrp-relay")
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{Port: port, TLS: useTLS, WSPort: wsPort, dir: dir, done: make(chan struct{})}
+	r := &Relay{Port: port, TLS: useTLS, WSPort: wsPort, SIPPort: sipPort, dir: dir, done: make(chan struct{})}
 	if err := r.configure(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -179,6 +206,9 @@ func StartWith(o Options) (*Relay, error) {
 		err := r.probe()
 		if err == nil && r.WSPort != 0 {
 			err = r.probeWebSocket()
+		}
+		if err == nil && r.SIPPort != 0 {
+			err = r.probeSIP()
 		}
 		if err == nil {
 			return r, nil
@@ -292,6 +322,40 @@ func (r *Relay) probeWebSocket() error {
 	return nil
 }
 
+// probeSIP sends the SIP proxy an OPTIONS for itself over UDP and expects
+// its 200: the UDP port, unlike the TCP ones, answers nothing that does not
+// ask, so this is the way to know that kamailio, not another program,
+// has it.
+func (r *Relay) probeSIP() error {
+	conn, err := net.Dial("udp", r.SIPAddr())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	local := conn.LocalAddr().String()
+	options := "OPTIONS sip:" + r.SIPAddr() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-probe" + strconv.FormatInt(time.Now().UnixNano(), 36) + "\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: <sip:probe@" + local + ">;tag=probe\r\n" +
+		"To: <sip:" + r.SIPAddr() + ">\r\n" +
+		"Call-ID: probe-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "\r\n" +
+		"CSeq: 1 OPTIONS\r\n" +
+		"Content-Length: 0\r\n\r\n"
+	if _, err := io.WriteString(conn, options); err != nil {
+		return err
+	}
+	buf := make([]byte, 2048)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return err
+	}
+	if line, _, _ := strings.Cut(string(buf[:n]), "\r\n"); !strings.HasPrefix(line, "SIP/2.0 200") {
+		return fmt.Errorf("no SIP proxy on %s: it answered %q", r.SIPAddr(), line)
+	}
+	return nil
+}
+
 // configure writes kamailio's configuration, and for TLS its certificate.
 func (r *Relay) configure() error {
 	templates, err := templateDir()
@@ -323,6 +387,7 @@ func (r *Relay) configure() error {
 	return render(filepath.Join(templates, "msrp-relay.cfg"), filepath.Join(r.dir, "msrp-relay.cfg"), map[string]any{
 		"Port": r.Port, "RunDir": r.dir, "TLS": r.TLS, "Scheme": scheme,
 		"WebSocket": r.WSPort != 0, "WSPort": r.WSPort,
+		"SIP": r.SIPPort != 0, "SIPPort": r.SIPPort,
 	})
 }
 
@@ -376,6 +441,28 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeSIPPort returns a port free for both TCP and UDP on loopback, and
+// not one of taken: SIP listens on both.
+func freeSIPPort(taken ...int) (int, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		if !slices.Contains(taken, port) {
+			return port, nil
+		}
+	}
+	return 0, errors.New("no port free for both TCP and UDP")
 }
 
 func colonHex(b []byte) string {
