@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-msrp/msrp/internal/testrelay"
 	"github.com/stretchr/testify/assert"
@@ -198,4 +199,52 @@ func relayPair(t *testing.T, a, b Connector, useTLS bool, size int) {
 	})
 	require.NoError(t, got.Err)
 	assert.Equal(t, src.Sum(nil), hash.Sum(nil))
+}
+
+// Through a relay an end may offer actpass (RFC 6135 §4.5): the relay
+// connection it prepared takes the passive part when the answer is active.
+func TestKamailioNegotiatedRoles(t *testing.T) {
+	k := startKamailio(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := &ConnectorRelay{Relay: k.settings("xyz123")}
+	defer alice.Cleanup()
+	alicePath, err := alice.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	offer := &SDPMedia{AcceptTypes: []string{"text/plain"}, Setup: SetupActPass}
+	offer.UsePath(alicePath)
+
+	bob := &AcceptorRelay{Relay: k.settings("xyz123")}
+	defer bob.Cleanup()
+	bobPath, err := bob.Prepare(ctx, URI{Host: "127.0.0.1"})
+	require.NoError(t, err)
+	ours := &SDPMedia{AcceptTypes: []string{"text/plain"}, Setup: SetupActive} // Bob sends the first SEND
+	ours.UsePath(bobPath)
+	answer, err := AnswerSDP(offer, ours)
+	require.NoError(t, err)
+	aliceNeg, err := NegotiateSDP(offer, answer, true)
+	require.NoError(t, err)
+	bobNeg, err := NegotiateSDP(answer, offer, false)
+	require.NoError(t, err)
+	require.False(t, aliceNeg.Active)
+	require.True(t, bobNeg.Active)
+
+	done := make(chan *MSRPTransport, 1)
+	go func() {
+		tr, err := bobNeg.Complete(ctx, bob)
+		assert.NoError(t, err)
+		done <- tr
+	}()
+	ta, err := aliceNeg.Complete(ctx, alice)
+	require.NoError(t, err)
+	tb := <-done
+	require.NotNil(t, tb)
+	a := NewMSRPSession(ta, SessionConfig{})
+	b := NewMSRPSession(tb, SessionConfig{})
+	defer a.Close()
+	defer b.Close()
+	require.NoError(t, b.Send(ctx, "text/plain", []byte("from the active end"), MessageOptions{}))
+	m, err := a.Receive(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "from the active end", string(m.Data))
 }

@@ -231,6 +231,38 @@ func (n *SDPNegotiation) Connector(relay *MSRPRelaySettings, cfg ConnectConfig) 
 	return GetAcceptor(relay, cfg)
 }
 
+// Complete completes c, which was prepared before the answer was known
+// (to offer actpass), in the role the exchange settled, and returns the
+// bound transport for NewMSRPSession:
+//   - a relay connection (ConnectorRelay or AcceptorRelay) takes either
+//     role on the connection it prepared: the active end sends the first
+//     SEND, the passive end waits for the peer's (RFC 6135 §4.5: a UA
+//     behind a relay always connects to the relay itself);
+//   - an AcceptorDirect whose end turns out active connects from the URI
+//     it offered, and stops listening;
+//   - any other connector completes as it is.
+func (n *SDPNegotiation) Complete(ctx context.Context, c Connector) (*MSRPTransport, error) {
+	switch c := c.(type) {
+	case *ConnectorRelay:
+		return c.rc.complete(ctx, &c.ConnectConfig, n.RemotePath(), n.Active)
+	case *AcceptorRelay:
+		return c.rc.complete(ctx, &c.ConnectConfig, n.RemotePath(), n.Active)
+	case *AcceptorDirect:
+		if n.Active {
+			c.mu.Lock()
+			local := c.local
+			c.mu.Unlock()
+			defer c.Cleanup()
+			d := &ConnectorDirect{ConnectConfig: c.ConnectConfig}
+			if _, err := d.Prepare(ctx, local); err != nil {
+				return nil, err
+			}
+			return d.Complete(ctx, n.RemotePath())
+		}
+	}
+	return c.Complete(ctx, n.RemotePath())
+}
+
 // cemaDial sends a dial to the peer's path to its c= address and m= port.
 func (n *SDPNegotiation) cemaDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if dial == nil {

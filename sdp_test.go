@@ -439,3 +439,56 @@ func FuzzParseSDP(f *testing.F) {
 		}
 	})
 }
+
+// An end that offers actpass prepares before it knows its role;
+// SDPNegotiation.Complete completes it in the role the answer gives.
+func TestSDPCompleteInTheNegotiatedRole(t *testing.T) {
+	for _, bobSetup := range []SDPSetup{SetupActive, SetupPassive} {
+		t.Run("bob "+string(bobSetup), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			alice := &AcceptorDirect{} // actpass: reachable, so it listens
+			alicePath, err := alice.Prepare(ctx, URI{Host: "127.0.0.1"})
+			require.NoError(t, err)
+			offer := &SDPMedia{AcceptTypes: []string{"text/plain"}, Setup: SetupActPass}
+			offer.UsePath(alicePath)
+
+			var bob Connector = &ConnectorDirect{}
+			if bobSetup == SetupPassive {
+				bob = &AcceptorDirect{}
+			}
+			defer bob.Cleanup()
+			bobPath, err := bob.Prepare(ctx, URI{Host: "127.0.0.1"})
+			require.NoError(t, err)
+			ours := &SDPMedia{AcceptTypes: []string{"text/plain"}, Setup: bobSetup}
+			ours.UsePath(bobPath)
+			answer, err := AnswerSDP(offer, ours)
+			require.NoError(t, err)
+			bobNeg, err := NegotiateSDP(answer, offer, false)
+			require.NoError(t, err)
+			aliceNeg, err := NegotiateSDP(offer, answer, true)
+			require.NoError(t, err)
+			require.Equal(t, bobSetup == SetupPassive, aliceNeg.Active)
+
+			done := make(chan *MSRPTransport, 1)
+			go func() {
+				tr, err := bobNeg.Complete(ctx, bob)
+				assert.NoError(t, err)
+				done <- tr
+			}()
+			ta, err := aliceNeg.Complete(ctx, alice)
+			require.NoError(t, err)
+			tb := <-done
+			require.NotNil(t, tb)
+			a := NewMSRPSession(ta, SessionConfig{})
+			b := NewMSRPSession(tb, SessionConfig{})
+			defer a.Close()
+			defer b.Close()
+			require.NoError(t, a.Send(ctx, "text/plain", []byte("hi"), MessageOptions{}))
+			m, err := b.Receive(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, "hi", string(m.Data))
+			assert.Equal(t, alicePath[0].HostPort(), ta.LocalURI().HostPort(), "Alice is who she offered")
+		})
+	}
+}
