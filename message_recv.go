@@ -113,6 +113,23 @@ func (r *recentIDs) has(id string) bool {
 	return ok
 }
 
+// overMaxSize refuses a chunk whose message is announced, or runs, past
+// MaxSize, by its Byte-Range alone.
+func (in *incomingMessages) overMaxSize(c *Chunk) error {
+	max := in.cfg.MaxSize
+	if max <= 0 {
+		return nil
+	}
+	r, err := c.ByteRange()
+	if err != nil {
+		return nil
+	}
+	if (r.Total != Unknown && r.Total > max) || r.Start-1+int64(len(c.Data)) > max {
+		return &TransactionError{Code: 413, Comment: "Message larger than max-size"}
+	}
+	return nil
+}
+
 func (in *incomingMessages) init(cfg *MessageConfig, on bool) {
 	in.cfg = cfg
 	in.on = on
@@ -124,7 +141,7 @@ func (in *incomingMessages) init(cfg *MessageConfig, on bool) {
 // with (413) instead of 200, and the message if the chunk ended it.
 func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 	if !in.on {
-		return nil, nil
+		return nil, in.overMaxSize(c) // no reassembly, but max-size holds
 	}
 	mid, err := c.MessageID()
 	if err != nil || (len(c.Data) == 0 && c.ContFlag == FlagEnd && !c.hasBodySection()) {

@@ -22,6 +22,8 @@ type SDP struct {
 	Address string
 	// Media are the media sections, in order.
 	Media []*SDPMedia
+
+	addrType string // "IP4" or "IP6" as c= said; guessed from Address when empty
 }
 
 // SDPLine is one line of a description: its type letter and its value.
@@ -73,6 +75,8 @@ type SDPMedia struct {
 	Address string   // the media-level c= address, if any
 	// Other lines of the section (i=, b=, k=), in order.
 	Lines []SDPLine
+
+	addrType string // as for SDP
 
 	Path               []URI        // a=path: the peer's hops, its own URI last (§8.2)
 	AcceptTypes        []string     // a=accept-types, required (§8.6)
@@ -157,11 +161,11 @@ func ParseSDP(body []byte) (*SDP, error) {
 				d.Media = append(d.Media, m)
 			}
 		case typ == 'c' && m == nil:
-			d.Address, err = parseConnection(value)
+			d.Address, d.addrType, err = parseConnection(value)
 		case m == nil:
 			d.Lines = append(d.Lines, SDPLine{typ, value})
 		case typ == 'c':
-			m.Address, err = parseConnection(value)
+			m.Address, m.addrType, err = parseConnection(value)
 		case typ == 'a':
 			err = m.parseAttribute(value)
 		default:
@@ -193,13 +197,22 @@ func parseMediaLine(v string) (*SDPMedia, error) {
 	return &SDPMedia{Media: f[0], Port: port, Proto: f[2], Formats: f[3:]}, nil
 }
 
-// parseConnection reads "IN IP4 <address>" (or IP6) and returns the address.
-func parseConnection(v string) (string, error) {
+// parseConnection reads "IN IP4 <address>" (or IP6) and returns the
+// address and its type.
+func parseConnection(v string) (addr, typ string, err error) {
 	f := strings.Fields(v)
 	if len(f) != 3 || f[0] != "IN" || (f[1] != "IP4" && f[1] != "IP6") {
-		return "", fmt.Errorf("%w: c=%s: want IN IP4|IP6 <address>", ErrSDPSyntax, v)
+		return "", "", fmt.Errorf("%w: c=%s: want IN IP4|IP6 <address>", ErrSDPSyntax, v)
 	}
-	return f[2], nil
+	return f[2], f[1], nil
+}
+
+// connection writes a c= value; typ is the type the address came with.
+func connection(addr, typ string) string {
+	if typ == "" {
+		typ = ipVersion(addr)
+	}
+	return "IN " + typ + " " + addr
 }
 
 // parseAttribute decodes one a= line of a media section.
@@ -301,11 +314,15 @@ func isWildcardType(t string) bool {
 }
 
 // MSRP returns the first MSRP media section that is not rejected (port 0),
-// checked: it has a path and accept-types, and its protocol is MSRP's.
+// checked: it has a path and accept-types, and its protocol is MSRP's. A
+// section without a c= line takes the session's (CEMA dials it).
 func (d *SDP) MSRP() (*SDPMedia, error) {
 	for _, m := range d.Media {
 		if m.Media != "message" || m.Port == 0 {
 			continue
+		}
+		if m.Address == "" {
+			m.Address, m.addrType = d.Address, d.addrType
 		}
 		return m, m.check()
 	}
@@ -365,16 +382,16 @@ func (d *SDP) Marshal() []byte {
 		b.WriteString(v)
 		b.WriteString("\r\n")
 	}
-	wroteC := false
+	wroteC := d.Address == ""
 	for _, l := range d.Lines {
-		if l.Type == 't' && !wroteC && d.Address != "" { // c= comes before t=
-			line('c', "IN "+ipVersion(d.Address)+" "+d.Address)
+		if !wroteC && strings.IndexByte("btrzka", l.Type) >= 0 { // c= comes before these
+			line('c', connection(d.Address, d.addrType))
 			wroteC = true
 		}
 		line(l.Type, l.Value)
 	}
-	if !wroteC && d.Address != "" {
-		line('c', "IN "+ipVersion(d.Address)+" "+d.Address)
+	if !wroteC {
+		line('c', connection(d.Address, d.addrType))
 	}
 	for _, m := range d.Media {
 		line('m', strings.Join(append([]string{m.Media, strconv.Itoa(m.Port), m.Proto}, m.Formats...), " "))
@@ -384,7 +401,7 @@ func (d *SDP) Marshal() []byte {
 			}
 		}
 		if m.Address != "" {
-			line('c', "IN "+ipVersion(m.Address)+" "+m.Address)
+			line('c', connection(m.Address, m.addrType))
 		}
 		for _, l := range m.Lines {
 			if l.Type != 'i' {
@@ -526,6 +543,19 @@ func (d FileDates) String() string {
 	return strings.Join(parts, " ")
 }
 
+// parseRFC5322Date reads RFC 5322's date-time: the day of the week is
+// optional and the day may have one digit.
+func parseRFC5322Date(s string) (time.Time, error) {
+	var err error
+	for _, layout := range []string{fileDateLayout, "Mon, 2 Jan 2006 15:04:05 -0700", "02 Jan 2006 15:04:05 -0700", "2 Jan 2006 15:04:05 -0700"} {
+		var t time.Time
+		if t, err = time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
+}
+
 func parseFileDates(v string) (FileDates, error) {
 	var d FileDates
 	for rest := strings.TrimSpace(v); rest != ""; rest = strings.TrimSpace(rest) {
@@ -534,10 +564,7 @@ func parseFileDates(v string) (FileDates, error) {
 		if !ok || end < 0 {
 			return FileDates{}, errors.New(`want creation:"<date>", modification:"<date>" or read:"<date>"`)
 		}
-		t, err := time.Parse(fileDateLayout, after[:end])
-		if err != nil {
-			t, err = time.Parse("2 Jan 2006 15:04:05 -0700", after[:end]) // the day of the week is optional
-		}
+		t, err := parseRFC5322Date(after[:end])
 		if err != nil {
 			return FileDates{}, fmt.Errorf("date %q: want an RFC 5322 date with a numeric zone", after[:end])
 		}

@@ -38,24 +38,17 @@ func AnswerSDP(offer, ours *SDPMedia) (*SDPMedia, error) {
 		a.AcceptWrappedTypes = intersectTypes(ours.AcceptWrappedTypes, offer.AcceptWrappedTypes)
 	}
 	switch offer.Setup {
-	case SetupActive:
-		a.Setup = SetupPassive
 	case SetupPassive:
 		a.Setup = SetupActive
-	default:
+	case SetupActPass:
 		if a.Setup != SetupActive {
 			a.Setup = SetupPassive
 		}
+	default: // active, or absent, which RFC 4145 §4.1 reads as active
+		a.Setup = SetupPassive
 	}
 	a.CEMA = offer.CEMA && ours.CEMA
-	switch offer.Direction {
-	case DirectionSendOnly:
-		a.Direction = DirectionRecvOnly
-	case DirectionRecvOnly:
-		a.Direction = DirectionSendOnly
-	case DirectionInactive:
-		a.Direction = DirectionInactive
-	}
+	a.Direction = answerDirection(offer.Direction, ours.Direction)
 	if offer.File != nil {
 		f := *offer.File
 		a.File = &f
@@ -64,6 +57,26 @@ func AnswerSDP(offer, ours *SDPMedia) (*SDPMedia, error) {
 		a.FileDisposition, a.FileDate, a.FileIcon = "", FileDates{}, ""
 	}
 	return &a, nil
+}
+
+// answerDirection is the direction of an answer (RFC 3264 §6.1): we send
+// only what the offerer takes and take only what it sends.
+func answerDirection(offer, ours SDPDirection) SDPDirection {
+	sends := func(d SDPDirection) bool { return d != DirectionRecvOnly && d != DirectionInactive }
+	takes := func(d SDPDirection) bool { return d != DirectionSendOnly && d != DirectionInactive }
+	send, take := sends(ours) && takes(offer), takes(ours) && sends(offer)
+	switch {
+	case send && take:
+		if offer == DirectionUnset && ours == DirectionUnset {
+			return DirectionUnset
+		}
+		return DirectionSendRecv
+	case send:
+		return DirectionSendOnly
+	case take:
+		return DirectionRecvOnly
+	}
+	return DirectionInactive
 }
 
 // intersectTypes returns the entries of ours that theirs accepts too, the
@@ -127,18 +140,25 @@ func NegotiateSDP(local, remote *SDPMedia, offerer bool) (*SDPNegotiation, error
 	if !offerer {
 		offer, answer = remote, local
 	}
+	// RFC 4145 §4.1: absent, a=setup is active in an offer and passive in
+	// an answer, which is RFC 4975 §5.4's rule for peers that never say it.
+	offerSetup, answerSetup := offer.Setup, answer.Setup
+	if offerSetup == SetupUnset {
+		offerSetup = SetupActive
+	}
+	if answerSetup == SetupUnset {
+		answerSetup = SetupPassive
+	}
 	var offererActive bool
-	switch answer.Setup {
+	switch answerSetup {
 	case SetupActive:
 		offererActive = false
 	case SetupPassive:
 		offererActive = true
-	case SetupActPass:
+	default:
 		return nil, fmt.Errorf("%w: an answer cannot say actpass", ErrSDPSetupConflict)
-	default: // RFC 4145's default answer is passive, unless the offer left it active
-		offererActive = offer.Setup != SetupPassive
 	}
-	if offer.Setup == SetupActive && !offererActive || offer.Setup == SetupPassive && offererActive {
+	if offerSetup == SetupActive && !offererActive || offerSetup == SetupPassive && offererActive {
 		return nil, fmt.Errorf("%w: offer %q, answer %q", ErrSDPSetupConflict, offer.Setup, answer.Setup)
 	}
 	return &SDPNegotiation{
@@ -172,11 +192,16 @@ func (n *SDPNegotiation) PeerAccepts(contentType string) bool {
 
 // SessionConfig returns base with what the exchange settled: the types we
 // take (our accept-types, anything else refused with 415), the largest
-// message we take (our max-size) and the largest the peer takes.
+// message we take (our max-size) and the largest the peer takes; a limit
+// of base's that is smaller, or that the SDP does not give, stays.
 func (n *SDPNegotiation) SessionConfig(base SessionConfig) SessionConfig {
 	base.AcceptTypes = slices.Clone(n.Local.AcceptTypes)
-	base.MaxSize = n.Local.MaxSize
-	base.PeerMaxSize = n.Remote.MaxSize
+	if n.Local.MaxSize > 0 && (base.MaxSize <= 0 || n.Local.MaxSize < base.MaxSize) {
+		base.MaxSize = n.Local.MaxSize
+	}
+	if n.Remote.MaxSize > 0 && (base.PeerMaxSize <= 0 || n.Remote.MaxSize < base.PeerMaxSize) {
+		base.PeerMaxSize = n.Remote.MaxSize
+	}
 	return base
 }
 

@@ -368,6 +368,7 @@ func containsMIMEType(patterns []string, mediaType string) bool {
 	mt, _, _ := strings.Cut(mediaType, ";")
 	mt = strings.TrimSpace(mt)
 	for _, p := range patterns {
+		p, _, _ = strings.Cut(p, ";") // "A format entry with parameters matches the same without" (§8.6)
 		p = strings.TrimSpace(p)
 		switch {
 		case p == "*", strings.EqualFold(p, mt):

@@ -57,7 +57,7 @@ func NewComposer(cfg ComposerConfig) *Composer {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	if cfg.Refresh <= 0 {
+	if cfg.Refresh < time.Second { // the wire carries whole seconds: less would flood the peer
 		cfg.Refresh = DefaultRefresh
 	}
 	return &Composer{cfg: cfg, state: StateIdle}

@@ -158,7 +158,7 @@ func (m *Message) Marshal() ([]byte, error) {
 		if y := m.DateTime.Year(); y < 0 || y > 9999 {
 			return nil, errorf(ErrBadDateTime, "year %d out of RFC 3339 range", y)
 		}
-		b.WriteString("DateTime: " + m.DateTime.Format(time.RFC3339Nano))
+		b.WriteString("DateTime: " + rfc3339(m.DateTime))
 		b.Write(crlf)
 	}
 	if err := m.writeSubjects(&b); err != nil {

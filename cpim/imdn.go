@@ -159,6 +159,9 @@ func (n *IMDN) Marshal() ([]byte, error) {
 		RecipientURI:         strings.TrimSpace(n.RecipientURI),
 		OriginalRecipientURI: strings.TrimSpace(n.OriginalRecipientURI),
 	}
+	if n.Subject != "" && !xmlText(n.Subject) {
+		return nil, errorf(ErrMalformed, "IMDN subject %q holds characters XML cannot", n.Subject)
+	}
 	if n.Subject != "" || n.SubjectLang != "" {
 		out.Subject = &imdnSubj{Lang: n.SubjectLang, Text: n.Subject}
 	}
@@ -264,7 +267,7 @@ type IMDNRequest struct {
 // Wants reports whether r asks for notification n.
 func (r IMDNRequest) Wants(n NotificationRequest) bool {
 	for _, x := range r.Notify {
-		if x == n {
+		if strings.EqualFold(string(x), string(n)) { // ABNF strings are case-insensitive
 			return true
 		}
 	}
@@ -398,7 +401,7 @@ func NotificationFor(orig *Message, kind NotificationKind, status Status) (*Mess
 		}
 		n.OriginalRecipientURI = a.URI
 	}
-	if len(orig.Subject) > 0 {
+	if len(orig.Subject) > 0 && xmlText(orig.Subject[0].Text) { // one XML cannot hold is left out
 		n.Subject, n.SubjectLang = orig.Subject[0].Text, orig.Subject[0].Lang
 	}
 	body, err := n.Marshal()

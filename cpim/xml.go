@@ -12,6 +12,7 @@ import (
 
 // decodeXML checks b with checkXML and then unmarshals it into v.
 func (p Parser) decodeXML(b []byte, v any) error {
+	b = bytes.TrimPrefix(b, []byte("\xEF\xBB\xBF")) // a UTF-8 byte order mark, which XML 1.0 allows
 	if err := p.checkXML(b); err != nil {
 		return err
 	}
@@ -118,7 +119,26 @@ func formatDateTime(t time.Time, what string) (string, error) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return "", errorf(ErrBadDateTime, "%s: year %d out of RFC 3339 range", what, y)
 	}
-	return t.Format(time.RFC3339Nano), nil
+	return rfc3339(t), nil
+}
+
+// xmlText reports whether s holds only characters XML 1.0 allows.
+func xmlText(s string) bool {
+	for _, r := range s {
+		if !(r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
+			return false
+		}
+	}
+	return true
+}
+
+// rfc3339 formats t in RFC 3339, in UTC when its zone's offset has
+// seconds, which RFC 3339 cannot write: the instant is kept.
+func rfc3339(t time.Time) string {
+	if _, offset := t.Zone(); offset%60 != 0 {
+		t = t.UTC()
+	}
+	return t.Format(time.RFC3339Nano)
 }
 
 // parsePositive parses an xs:positiveInteger that fits a time.Duration in
