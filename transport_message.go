@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -54,10 +55,27 @@ const messageSlack = 4 << 10
 // If mc has a SetReadLimit(int64) method (coder/websocket's Conn has), it
 // is set from the transport's limits: MaxChunkSize and a little more.
 func NewMessageTransport(mc MessageConn, localURI URI) *MSRPTransport {
-	t := NewMSRPTransport(&messageNetConn{mc: mc}, localURI)
+	nc := &messageNetConn{mc: mc}
+	t := NewMSRPTransport(nc, localURI)
+	nc.log = t.logMessage
 	t.framed = true
 	t.applyMessageLimit()
 	return t
+}
+
+// logMessage puts a message of a message-framed link in the traffic log,
+// as it went on the wire, when the Logger logs traffic: each is one chunk.
+func (t *MSRPTransport) logMessage(dir string, msg []byte) {
+	l := t.Logger
+	if !l.enabled() || !l.LogTraffic {
+		return
+	}
+	what := "received message"
+	if dir == "-->" {
+		what = "sent message"
+	}
+	attrs := append(addrAttrs(dir, t), slog.Int("bytes", len(msg)), slog.String("raw", string(msg)))
+	l.Slog.LogAttrs(context.Background(), l.Level, l.Prefix+what, attrs...)
 }
 
 // applyMessageLimit tells the MessageConn the largest message worth
@@ -126,6 +144,7 @@ func (t *MSRPTransport) checkFraming(begun int, c *Chunk, err error) (*Chunk, er
 // write in progress through its context.
 type messageNetConn struct {
 	mc   MessageConn
+	log  func(dir string, msg []byte) // the transport's traffic log
 	mu   sync.Mutex
 	ops  [2]messageOp // read, write
 	rest []byte       // what Read has not returned of the last message
@@ -189,6 +208,9 @@ func (c *messageNetConn) readMessage() (msg []byte, err error) {
 		msg, err = c.mc.ReadMessage(ctx)
 		return err
 	})
+	if err == nil && c.log != nil {
+		c.log("<--", msg)
+	}
 	return msg, err
 }
 
@@ -212,6 +234,9 @@ func (c *messageNetConn) Write(p []byte) (int, error) {
 	err := c.do(opWrite, func(ctx context.Context) error { return c.mc.WriteMessage(ctx, p) })
 	if err != nil {
 		return 0, err
+	}
+	if c.log != nil {
+		c.log("-->", p)
 	}
 	return len(p), nil
 }
