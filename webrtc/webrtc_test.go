@@ -223,3 +223,54 @@ func TestPeerThatNeverReads(t *testing.T) {
 	assert.Error(t, sa.Err(), "the session ends on its response timeout")
 	assert.Less(t, time.Since(start), 10*time.Second)
 }
+
+// A data channel message with half a chunk, or two, is refused with 400
+// and the channel carries on, as over WebSocket.
+func TestDataChannelFramingErrors(t *testing.T) {
+	a, err := newPeer(t, "msrp", msrpwebrtc.Config{})
+	require.NoError(t, err)
+	b, err := newPeer(t, "msrp", msrpwebrtc.Config{})
+	require.NoError(t, err)
+	aURI, bURI, aSeesB, bSeesA := connect(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan *msrp.MSRPSession, 1)
+	go func() {
+		s, err := msrpwebrtc.StartSession(ctx, b.conn, bURI, bSeesA.MSRP.Path, false, msrp.SessionConfig{})
+		assert.NoError(t, err)
+		done <- s
+	}()
+	ta := msrp.NewMessageTransport(a.conn, aURI)
+	require.NoError(t, ta.Bind(ctx, aSeesB.MSRP.Path))
+	sb := <-done
+	require.NotNil(t, sb)
+	defer sb.Close()
+
+	send := func(tid, body string) []byte {
+		c := ta.MakeSendRequest("", []byte(body), 1, int64(len(body)))
+		c.TransactionID = tid
+		c.Headers.Set(msrp.HeaderContentType, "text/plain")
+		raw, err := c.Encode(nil)
+		require.NoError(t, err)
+		return raw
+	}
+	answer := func() *msrp.Chunk {
+		c, err := ta.ReadChunk(ctx)
+		require.NoError(t, err)
+		return c
+	}
+	half := send("half0001", "half a chunk")
+	require.NoError(t, a.conn.WriteMessage(ctx, half[:len(half)/2]))
+	r := answer()
+	assert.Equal(t, [2]any{"half0001", 400}, [2]any{r.TransactionID, r.Code})
+	require.NoError(t, a.conn.WriteMessage(ctx, append(send("twoa0001", "first"), send("twob0001", "second")...)))
+	r1, r2 := answer(), answer()
+	assert.Equal(t, [2]int{200, 400}, [2]int{r1.Code, r2.Code})
+	require.NoError(t, a.conn.WriteMessage(ctx, send("good0001", "still here")))
+	assert.Equal(t, 200, answer().Code)
+	for _, want := range []string{"first", "still here"} {
+		m, err := sb.Receive(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(m.Data))
+	}
+}
