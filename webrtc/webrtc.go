@@ -163,7 +163,10 @@ func (c *Conn) WriteMessage(ctx context.Context, msg []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for int(c.dc.BufferedAmount())+len(msg) > c.cfg.MaxBuffered && c.dc.BufferedAmount() > 0 {
+	// OnBufferedAmountLow fires as the amount falls to the low threshold:
+	// wait for it only while above it.
+	low := uint64(c.cfg.MaxBuffered / 2)
+	for b := c.dc.BufferedAmount(); b > low && int(b)+len(msg) > c.cfg.MaxBuffered; b = c.dc.BufferedAmount() {
 		select {
 		case <-c.drained:
 		case <-c.closed:
@@ -202,6 +205,10 @@ type addr string
 func (a addr) Network() string { return "datachannel" }
 func (a addr) String() string  { return string(a) }
 
+// maxChunkMessage caps the messages ChunkSize fills, whatever the peer's
+// a=max-message-size says.
+const maxChunkMessage = 256 << 10
+
 // chunkOverhead is room left in a message for a chunk's start line,
 // headers and end-line.
 const chunkOverhead = 2 << 10
@@ -213,6 +220,9 @@ func ChunkSize(maxMessageSize int) int {
 	if maxMessageSize <= 0 {
 		maxMessageSize = DefaultMaxMessageSize
 	}
+	// pion advertises 1 GiB and takes 1 MiB in its receive buffer; the
+	// parser takes 4 MiB chunks: a few hundred KiB per message is plenty.
+	maxMessageSize = min(maxMessageSize, maxChunkMessage)
 	return max(maxMessageSize-chunkOverhead, 1<<10)
 }
 

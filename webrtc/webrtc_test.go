@@ -274,3 +274,35 @@ func TestDataChannelFramingErrors(t *testing.T) {
 		assert.Equal(t, want, string(m.Data))
 	}
 }
+
+// A message over half of MaxBuffered, behind a few bytes still queued,
+// goes out once they are: OnBufferedAmountLow fires only as the amount
+// falls past its threshold.
+func TestLargeWriteBehindSmallOne(t *testing.T) {
+	a, err := newPeer(t, "msrp", msrpwebrtc.Config{MaxBuffered: 64 << 10})
+	require.NoError(t, err)
+	b, err := newPeer(t, "msrp", msrpwebrtc.Config{})
+	require.NoError(t, err)
+	connect(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	go func() {
+		for {
+			if _, err := b.conn.ReadMessage(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	for range 20 { // some bytes queued, under the low mark
+		require.NoError(t, a.conn.WriteMessage(ctx, make([]byte, 1<<10)))
+	}
+	start := time.Now()
+	require.NoError(t, a.conn.WriteMessage(ctx, make([]byte, 60<<10)))
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+// pion advertises a max-message-size of 1 GiB; chunks stay far smaller.
+func TestChunkSizeIsCapped(t *testing.T) {
+	assert.LessOrEqual(t, msrpwebrtc.ChunkSize(1073741823), 256<<10)
+	assert.Equal(t, msrpwebrtc.DefaultMaxMessageSize-2<<10, msrpwebrtc.ChunkSize(0))
+}
