@@ -101,6 +101,8 @@ func (m *SDPMedia) DataChannels() ([]*SDPDataChannel, error) {
 			return nil, bad("MSRP stream %d without a=dcsa path (RFC 8873 §4.4)", ch.StreamID)
 		case ch.MSRP.Setup == SetupUnset:
 			return nil, bad("MSRP stream %d without a=dcsa setup (RFC 8873 §4.4)", ch.StreamID)
+		case !ch.MSRP.CEMA:
+			return nil, bad("MSRP stream %d without a=dcsa msrp-cema (RFC 8873 §4.4)", ch.StreamID)
 		}
 	}
 	return chans, nil
@@ -234,6 +236,24 @@ func unquoteDC(s string) (string, error) {
 	return b.String(), nil
 }
 
+// splitOutsideQuotes splits s at each sep that is not inside double quotes.
+func splitOutsideQuotes(s string, sep byte) []string {
+	var parts []string
+	quoted, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			quoted = !quoted
+		case sep:
+			if !quoted {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
+}
+
 func parseDCMap(v string) (*SDPDataChannel, error) {
 	id, opts, _ := strings.Cut(v, " ")
 	n, err := strconv.Atoi(id)
@@ -244,7 +264,7 @@ func parseDCMap(v string) (*SDPDataChannel, error) {
 	if opts == "" {
 		return ch, nil
 	}
-	for _, opt := range strings.Split(opts, ";") {
+	for _, opt := range splitOutsideQuotes(opts, ';') {
 		name, value, ok := strings.Cut(strings.TrimSpace(opt), "=")
 		if !ok {
 			return nil, fmt.Errorf("option %q: want name=value", opt)

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-msrp/msrp"
 	pion "github.com/pion/webrtc/v4"
@@ -85,6 +86,9 @@ func NewConn(dc *pion.DataChannel, cfg Config) (*Conn, error) {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
+	// pion advertises 1 GiB but receives what fits its 1 MiB buffer, and a
+	// larger message wedges the channel: no message goes past this.
+	cfg.MaxMessageSize = min(cfg.MaxMessageSize, maxChunkMessage)
 	if cfg.MaxBuffered <= 0 {
 		cfg.MaxBuffered = DefaultMaxBuffered
 	}
@@ -102,10 +106,30 @@ func NewConn(dc *pion.DataChannel, cfg Config) (*Conn, error) {
 	dc.OnClose(c.close)
 	dc.OnMessage(func(m pion.DataChannelMessage) {
 		// Blocking here blocks the channel's reading, which is the
-		// back-pressure a slow reader needs.
+		// back-pressure a slow reader needs. pion tells of a closed peer
+		// connection only from this very goroutine, once a read fails: so
+		// while it waits here, it looks at the channel's state itself.
 		select {
 		case c.in <- m.Data:
+			return
 		case <-c.closed:
+			return
+		default:
+		}
+		tick := time.NewTicker(closedPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case c.in <- m.Data:
+				return
+			case <-c.closed:
+				return
+			case <-tick.C:
+				if c.dc.ReadyState() >= pion.DataChannelStateClosing {
+					c.close()
+					return
+				}
+			}
 		}
 	})
 	dc.SetBufferedAmountLowThreshold(uint64(cfg.MaxBuffered / 2))
@@ -155,6 +179,11 @@ func (c *Conn) ReadMessage(ctx context.Context) ([]byte, error) {
 func (c *Conn) WriteMessage(ctx context.Context, msg []byte) error {
 	if len(msg) > c.cfg.MaxMessageSize {
 		return fmt.Errorf("msrp/webrtc: a %d-byte message is over the peer's max-message-size %d", len(msg), c.cfg.MaxMessageSize)
+	}
+	select {
+	case <-c.closed: // first: once open and closed, select would pick either
+		return net.ErrClosed
+	default:
 	}
 	select {
 	case <-c.opened:
@@ -210,12 +239,18 @@ func (a addr) String() string  { return string(a) }
 const maxChunkMessage = 256 << 10
 
 // chunkOverhead is room left in a message for a chunk's start line,
-// headers and end-line.
-const chunkOverhead = 2 << 10
+// headers (MessageOptions.Headers included) and end-line; at most half the
+// message.
+const chunkOverhead = 8 << 10
+
+// closedPoll is how often a message waiting for ReadMessage checks whether
+// the channel has closed under it.
+const closedPoll = 100 * time.Millisecond
 
 // ChunkSize is the body size of message chunks that fit in data channel
 // messages of maxMessageSize (0: DefaultMaxMessageSize), for
-// msrp.MessageConfig.ChunkSize.
+// msrp.MessageConfig.ChunkSize: 8 KiB (or half the message) is left for
+// the chunk's headers, MessageOptions.Headers included.
 func ChunkSize(maxMessageSize int) int {
 	if maxMessageSize <= 0 {
 		maxMessageSize = DefaultMaxMessageSize
@@ -223,7 +258,7 @@ func ChunkSize(maxMessageSize int) int {
 	// pion advertises 1 GiB and takes 1 MiB in its receive buffer; the
 	// parser takes 4 MiB chunks: a few hundred KiB per message is plenty.
 	maxMessageSize = min(maxMessageSize, maxChunkMessage)
-	return max(maxMessageSize-chunkOverhead, 1<<10)
+	return maxMessageSize - min(chunkOverhead, maxMessageSize/2)
 }
 
 // StartSession binds an MSRP session over the channel and starts it. local

@@ -304,5 +304,6 @@ func TestLargeWriteBehindSmallOne(t *testing.T) {
 // pion advertises a max-message-size of 1 GiB; chunks stay far smaller.
 func TestChunkSizeIsCapped(t *testing.T) {
 	assert.LessOrEqual(t, msrpwebrtc.ChunkSize(1073741823), 256<<10)
-	assert.Equal(t, msrpwebrtc.DefaultMaxMessageSize-2<<10, msrpwebrtc.ChunkSize(0))
+	assert.Equal(t, msrpwebrtc.DefaultMaxMessageSize-8<<10, msrpwebrtc.ChunkSize(0))
+	assert.Equal(t, 600, msrpwebrtc.ChunkSize(1200), "half of a small message is left for the head")
 }
