@@ -152,6 +152,9 @@ func ParseSDP(body []byte) (*SDP, error) {
 		if len(line) < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z' {
 			return nil, fmt.Errorf("%w: line %d: want <type>=<value>, got %q", ErrSDPSyntax, i+1, clip(line))
 		}
+		if strings.ContainsAny(line, "\r\x00") { // RFC 8866's byte-string has no CR or NUL
+			return nil, fmt.Errorf("%w: line %d: a CR or NUL inside the line", ErrSDPSyntax, i+1)
+		}
 		typ, value := line[0], line[2:]
 		var err error
 		switch {
@@ -218,8 +221,8 @@ func connection(addr, typ string) string {
 // parseAttribute decodes one a= line of a media section.
 func (m *SDPMedia) parseAttribute(v string) error {
 	name, value, hasValue := strings.Cut(v, ":")
-	if name == "" {
-		return fmt.Errorf("%w: a=%s: no attribute name", ErrSDPSyntax, clip(v))
+	if !isToken(name) { // RFC 8866 §9: att-field = token
+		return fmt.Errorf("%w: a=%s: the attribute name is not a token", ErrSDPSyntax, clip(v))
 	}
 	if m.Media != "message" {
 		m.Attributes = append(m.Attributes, SDPAttribute{name, value})
