@@ -650,8 +650,11 @@ func TestSession413StopsTheMessage(t *testing.T) {
 	assert.Equal(t, 413, te.Code)
 	assert.Equal(t, StateConnected, a.State())
 
-	// The sender can Abort a message itself.
-	m, err = a.SendMessage(bytes.NewReader(body), int64(len(body)), "application/octet-stream", MessageOptions{})
+	// The sender can Abort a message itself. Its reader holds the message
+	// back, so that no chunk can bring a 413 before the Abort.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	m, err = a.SendMessage(pr, Unknown, "application/octet-stream", MessageOptions{})
 	require.NoError(t, err)
 	m.Abort()
 	assert.ErrorIs(t, m.Wait(context.Background()), ErrMessageAborted)
