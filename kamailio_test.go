@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-msrp/msrp/internal/interop"
 	"github.com/go-msrp/msrp/internal/testrelay"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,7 +38,7 @@ func (k *kamailioRelay) settings(password string) MSRPRelaySettings {
 // unless CI is set, where that is a failure.
 func startKamailio(t *testing.T, useTLS bool) *kamailioRelay {
 	t.Helper()
-	r := testrelay.ForTest(t, useTLS, func(err error) { skippedInterop("the Kamailio relay tests", err.Error()) })
+	r := testrelay.ForTest(t, useTLS, func(err error) { interop.Skipped("the Kamailio relay tests", err.Error()) })
 	return &kamailioRelay{port: r.Port, useTLS: useTLS, roots: r.Roots}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-msrp/msrp/internal/interop"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,14 +22,7 @@ import (
 // decode without a malformed mark, with its end-line naming the
 // transaction of its start line.
 func TestTsharkDecodesWhatWeSend(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark is not installed, and CI needs this independent check: see .ci/run")
-		}
-		skippedInterop("the tshark decoding test", "tshark is not installed: apt-get install tshark")
-		t.Skip("tshark is not installed; to run this check: apt-get install tshark")
-	}
+	tshark := interop.Tool(t, "the tshark decoding test", "apt-get install tshark", "tshark")
 	ctx := context.Background()
 	acceptor, answer := preparedAcceptor(t, ConnectConfig{}, false)
 	port := answer[0].Port

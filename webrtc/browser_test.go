@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/internal/interop"
 	msrpwebrtc "github.com/go-msrp/msrp/webrtc"
 )
 
@@ -38,16 +38,7 @@ var chromeFlags = []chromedp.ExecAllocatorOption{
 // chromium finds the browser as chromedp does. Without one the test
 // skips, but not in CI, which must run it.
 func chromium(t *testing.T) string {
-	for _, name := range []string{"headless_shell", "headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("Chromium is not installed, and CI needs the browser test: apt-get install chromium")
-	}
-	t.Skip("Chromium is not installed; to run this test: apt-get install chromium")
-	return ""
+	return interop.Tool(t, "the browser test", "apt-get install chromium", "headless_shell", "headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 }
 
 // pageOffer is the page's SDP offer, and where its answer goes.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -18,55 +17,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/internal/interop"
 	"github.com/go-msrp/msrp/internal/leakcheck"
 	"github.com/go-msrp/msrp/internal/testrelay"
 	"github.com/go-msrp/msrp/ws"
 )
 
-// The interop tests that could not run, and why, for TestMain's summary
-// (as the msrp package's main_test.go does for its own).
-var skipped struct {
-	mu  sync.Mutex
-	why map[string]string
-}
-
-// skippedInterop records that an interop test could not run.
-func skippedInterop(what, why string) {
-	skipped.mu.Lock()
-	defer skipped.mu.Unlock()
-	if skipped.why == nil {
-		skipped.why = map[string]string{}
-	}
-	skipped.why[what] = why
-}
-
-// TestMain says which interop tests were skipped: a passing go test ./...
-// prints only "ok", and they skip quietly where their peers are not
-// installed.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	skipped.mu.Lock()
-	var lines []string
-	for what, why := range skipped.why {
-		lines = append(lines, what+" ("+why+")")
-	}
-	skipped.mu.Unlock()
-	if len(lines) > 0 {
-		slices.Sort(lines)
-		tellUser("msrp/ws: skipped " + strings.Join(lines, "; "))
-	}
-	os.Exit(code)
-}
-
-// tellUser writes a line past go test's output capture when it can.
-func tellUser(line string) {
-	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-		fmt.Fprintln(tty, line)
-		tty.Close()
-		return
-	}
-	fmt.Fprintln(os.Stderr, line)
-}
+// TestMain says which interop tests were skipped.
+func TestMain(m *testing.M) { os.Exit(interop.Main(m, "msrp/ws")) }
 
 // wsRelay is a Kamailio 5.6 MSRP relay with a WebSocket listener besides
 // its MSRP one (testdata/kamailio/msrp-relay.cfg).
@@ -78,7 +36,7 @@ type wsRelay struct{ *testrelay.Relay }
 func startKamailioWS(t *testing.T, useTLS bool) wsRelay {
 	t.Helper()
 	r := testrelay.ForTestWith(t, testrelay.Options{TLS: useTLS, WebSocket: true}, func(err error) {
-		skippedInterop("the Kamailio WebSocket relay tests", err.Error())
+		interop.Skipped("the Kamailio WebSocket relay tests", err.Error())
 	})
 	return wsRelay{r}
 }

@@ -15,22 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/internal/interop"
 )
-
-// needTool returns the path of an interop tool, or skips the test with an
-// install hint; under CI (the CI variable set) a missing tool fails it.
-func needTool(t *testing.T, name, hint string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed, and CI needs this independent check: %s", name, hint)
-		}
-		skippedInterop("the "+name+" test", name+" is not installed: "+hint)
-		t.Skipf("%s is not installed; to run this check: %s", name, hint)
-	}
-	return path
-}
 
 // msrpOverWebSocket has tshark 4.0 hand WebSocket messages of the msrp
 // subprotocol to its MSRP dissector, which it does not do by itself.
@@ -43,7 +29,7 @@ const msrpOverWebSocket = `DissectorTable.get("ws.protocol"):add("msrp", Dissect
 // whose end-line names the transaction of its start line, and nothing is
 // malformed.
 func TestTsharkDecodesMSRPOverWebSocket(t *testing.T) {
-	tshark := needTool(t, "tshark", "apt-get install tshark")
+	tshark := interop.Tool(t, "the tshark WebSocket decoding test", "apt-get install tshark", "tshark")
 	b := newBackend(t, msrp.ConnectConfig{}, false)
 	dir := t.TempDir()
 	capture := filepath.Join(dir, "msrp-ws.pcapng")

@@ -9,9 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,53 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/internal/interop"
 	"github.com/go-msrp/msrp/internal/testrelay"
 )
 
-// The interop tests that could not run, and why, for TestMain's summary
-// (as the msrp package's main_test.go does for its own).
-var skipped struct {
-	mu  sync.Mutex
-	why map[string]string
-}
-
-// skippedInterop records that an interop test could not run.
-func skippedInterop(what, why string) {
-	skipped.mu.Lock()
-	defer skipped.mu.Unlock()
-	if skipped.why == nil {
-		skipped.why = map[string]string{}
-	}
-	skipped.why[what] = why
-}
-
-// TestMain says which interop tests were skipped: a passing go test ./...
-// prints only "ok", and they skip quietly where their peers are not
-// installed.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	skipped.mu.Lock()
-	var lines []string
-	for what, why := range skipped.why {
-		lines = append(lines, what+" ("+why+")")
-	}
-	skipped.mu.Unlock()
-	if len(lines) > 0 {
-		slices.Sort(lines)
-		tellUser("examples/sipchat: skipped " + strings.Join(lines, "; "))
-	}
-	os.Exit(code)
-}
-
-// tellUser writes a line past go test's output capture when it can.
-func tellUser(line string) {
-	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-		fmt.Fprintln(tty, line)
-		tty.Close()
-		return
-	}
-	fmt.Fprintln(os.Stderr, line)
-}
+// TestMain says which interop tests were skipped.
+func TestMain(m *testing.M) { os.Exit(interop.Main(m, "examples/sipchat")) }
 
 // makeCall runs the demo with o and checks what the user agents saw.
 func makeCall(t *testing.T, o options) *transcript {
@@ -261,7 +218,7 @@ func TestSIPChatThroughKamailio(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testrelay.ForTestWith(t, testrelay.Options{SIP: true}, func(err error) {
-				skippedInterop("the Kamailio SIP proxy and MSRP relay test", err.Error())
+				interop.Skipped("the Kamailio SIP proxy and MSRP relay test", err.Error())
 			})
 			o := tc.o
 			o.proxy, o.aliceRelay, o.bobRelay = kamailioSettings(r)
@@ -281,14 +238,7 @@ func TestSIPChatThroughKamailio(t *testing.T) {
 // the INVITEs, their 200s, the ACKs and BYEs, the SDP's m=message, a=path
 // and a=file-selector, and no packet malformed.
 func TestSIPChatTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark is not installed, and CI needs this independent check: see .ci/run")
-		}
-		skippedInterop("the tshark decoding test", "tshark is not installed: apt-get install tshark")
-		t.Skip("tshark is not installed; to run this check: apt-get install tshark")
-	}
+	tshark := interop.Tool(t, "the tshark decoding test", "apt-get install tshark", "tshark")
 	alicePort, bobPort := freeUDPPort(t), freeUDPPort(t)
 	capture := filepath.Join(t.TempDir(), "sipchat.pcapng")
 	cmd := exec.Command(tshark, "-i", "lo", "-f", fmt.Sprintf("udp port %d or udp port %d", alicePort, bobPort), "-w", capture)

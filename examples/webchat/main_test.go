@@ -8,16 +8,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,54 +22,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/internal/interop"
 	"github.com/go-msrp/msrp/ws"
 )
 
-// The interop tests that could not run, and why, for TestMain's summary,
-// as in the root package: a passing go test prints only "ok", and the
-// browser test skips quietly where Chromium is not installed.
-var skipped struct {
-	mu  sync.Mutex
-	why map[string]string
-}
-
-// skippedInterop records that an interop test could not run.
-func skippedInterop(what, why string) {
-	skipped.mu.Lock()
-	defer skipped.mu.Unlock()
-	if skipped.why == nil {
-		skipped.why = map[string]string{}
-	}
-	skipped.why[what] = why
-}
-
 // TestMain says which interop tests were skipped.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	skipped.mu.Lock()
-	var lines []string
-	for what, why := range skipped.why {
-		lines = append(lines, what+" ("+why+")")
-	}
-	skipped.mu.Unlock()
-	if len(lines) > 0 {
-		slices.Sort(lines)
-		tellUser("webchat: skipped " + strings.Join(lines, "; "))
-	}
-	os.Exit(code)
-}
-
-// tellUser writes a line where the person running the tests sees it: go test
-// keeps the output of a passing package to itself, so the terminal, when
-// there is one, else the output that -v shows.
-func tellUser(line string) {
-	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-		fmt.Fprintln(tty, line)
-		tty.Close()
-		return
-	}
-	fmt.Fprintln(os.Stderr, line)
-}
+func TestMain(m *testing.M) { os.Exit(interop.Main(m, "webchat")) }
 
 // startChat serves a backend on loopback, with the test's hooks set by
 // setup, and returns its base URL.
@@ -188,17 +142,7 @@ func TestGoClient(t *testing.T) {
 // chromium finds the browser as chromedp does. Without one the test
 // skips, but not in CI, which must run it.
 func chromium(t *testing.T) string {
-	for _, name := range []string{"headless_shell", "headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("Chromium is not installed, and CI needs the browser test: apt-get install chromium")
-	}
-	skippedInterop("the browser test", "Chromium is not installed: apt-get install chromium")
-	t.Skip("Chromium is not installed; to run this test: apt-get install chromium")
-	return ""
+	return interop.Tool(t, "the browser test", "apt-get install chromium", "headless_shell", "headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 }
 
 // evalJS runs expr in the page and awaits the promise it may return.
