@@ -1,10 +1,8 @@
 package msrp
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -28,29 +26,7 @@ func TestTsharkDecodesWhatWeSend(t *testing.T) {
 	port := answer[0].Port
 	capture := filepath.Join(t.TempDir(), "msrp.pcapng")
 
-	cmd := exec.Command(tshark, "-i", "lo", "-f", fmt.Sprintf("tcp port %d", port), "-w", capture)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Capturing on") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() { // keep the pipe drained
-		}
-	}()
-	select {
-	case <-ready:
-		time.Sleep(time.Second) // it says so a moment before it does
-	case <-time.After(30 * time.Second):
-		t.Fatal("tshark did not start capturing")
-	}
+	stopCapture := interop.Capture(t, tshark, fmt.Sprintf("tcp port %d", port), capture)
 
 	// The exchange: bind, a message in five chunks with success REPORTs, a
 	// refused content type.
@@ -87,8 +63,7 @@ func TestTsharkDecodesWhatWeSend(t *testing.T) {
 	require.NoError(t, a.Shutdown(ctx))
 	require.NoError(t, b.Close())
 	time.Sleep(500 * time.Millisecond) // let the capture see the last packets
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	cmd.Wait()
+	stopCapture()
 
 	decode := func(args ...string) string {
 		out, err := exec.Command(tshark, append([]string{"-r", capture, "-d", fmt.Sprintf("tcp.port==%d,msrp", port)}, args...)...).Output()

@@ -1,7 +1,6 @@
 package ws_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -36,29 +35,7 @@ func TestTsharkDecodesMSRPOverWebSocket(t *testing.T) {
 	lua := filepath.Join(dir, "msrp-ws.lua")
 	require.NoError(t, os.WriteFile(lua, []byte(msrpOverWebSocket), 0o600))
 
-	cmd := exec.Command(tshark, "-i", "lo", "-f", fmt.Sprintf("tcp port %d", b.port), "-w", capture)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Capturing on") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() { // keep the pipe drained
-		}
-	}()
-	select {
-	case <-ready:
-		time.Sleep(time.Second) // it says so a moment before it does
-	case <-time.After(30 * time.Second):
-		t.Fatal("tshark did not start capturing")
-	}
+	stopCapture := interop.Capture(t, tshark, fmt.Sprintf("tcp port %d", b.port), capture)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -82,8 +59,7 @@ func TestTsharkDecodesMSRPOverWebSocket(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let the REPORTs go out
 	require.NoError(t, client.Shutdown(ctx))
 	time.Sleep(500 * time.Millisecond) // let the capture see the last packets
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	cmd.Wait()
+	stopCapture()
 
 	decode := func(args ...string) string {
 		out, err := exec.Command(tshark, append([]string{"-r", capture, "-X", "lua_script:" + lua,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -241,34 +240,11 @@ func TestSIPChatTshark(t *testing.T) {
 	tshark := interop.Tool(t, "the tshark decoding test", "apt-get install tshark", "tshark")
 	alicePort, bobPort := freeUDPPort(t), freeUDPPort(t)
 	capture := filepath.Join(t.TempDir(), "sipchat.pcapng")
-	cmd := exec.Command(tshark, "-i", "lo", "-f", fmt.Sprintf("udp port %d or udp port %d", alicePort, bobPort), "-w", capture)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer cmd.Process.Kill()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Capturing on") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() { // keep the pipe drained
-		}
-	}()
-	select {
-	case <-ready:
-		time.Sleep(time.Second) // it says so a moment before it does
-	case <-time.After(30 * time.Second):
-		t.Fatal("tshark did not start capturing")
-	}
+	stopCapture := interop.Capture(t, tshark, fmt.Sprintf("udp port %d or udp port %d", alicePort, bobPort), capture)
 
 	makeCall(t, options{transport: "udp", alicePort: alicePort, bobPort: bobPort, fileSize: 10000})
 	time.Sleep(500 * time.Millisecond) // let the capture see the last packets
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	cmd.Wait()
+	stopCapture()
 
 	decode := func(args ...string) string {
 		out, err := exec.Command(tshark, append([]string{"-r", capture,

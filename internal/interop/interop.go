@@ -5,6 +5,7 @@
 package interop
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var skipped struct {
@@ -76,4 +78,45 @@ func tellUser(line string) {
 		return
 	}
 	fmt.Fprintln(os.Stderr, line)
+}
+
+// Capture has tshark capture the loopback packets that filter (a capture
+// filter) matches into file, from the moment it says it captures, and
+// returns a function that stops it and waits for it to write file.
+func Capture(t testing.TB, tshark, filter, file string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(tshark, "-i", "lo", "-f", filter, "-w", file)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Capturing on") {
+				close(ready)
+				break
+			}
+		}
+		for sc.Scan() { // keep the pipe drained
+		}
+	}()
+	select {
+	case <-ready:
+		time.Sleep(time.Second) // it says so a moment before it does
+	case <-time.After(30 * time.Second):
+		t.Fatal("tshark did not start capturing")
+	}
+	return func() {
+		t.Helper()
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+	}
 }
