@@ -2,14 +2,13 @@ package webrtc_test
 
 import (
 	"context"
-	"io"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/internal/loadtest"
 	msrpwebrtc "github.com/go-msrp/msrp/webrtc"
 )
 
@@ -61,16 +60,13 @@ func dcSessions(b *testing.B, cfgB msrp.SessionConfig) (sa, sb *msrp.MSRPSession
 // data channel's rate as a ratio of TCP's: one 16 MiB message into an
 // io.Writer, and 100-byte messages with 64 in flight.
 func BenchmarkDataChannel(b *testing.B) {
-	discard := msrp.SessionConfig{MessageConfig: msrp.MessageConfig{
-		MessageWriter: func(*msrp.MSRPSession, *msrp.IncomingMessage) io.Writer { return io.Discard },
-	}}
 	const size = 16 << 20
 	b.Run("bulk", func(b *testing.B) {
 		b.SetBytes(size)
 		var dc, tcp, raw time.Duration
 		for b.Loop() {
-			dc += bulk(b, dcSessions, discard, size)
-			tcp += bulk(b, tcpSessions, discard, size)
+			dc += bulk(b, dcSessions, loadtest.Discard, size)
+			tcp += bulk(b, tcpSessions, loadtest.Discard, size)
 			raw += rawBulk(b, size)
 		}
 		b.ReportMetric(float64(b.N)*size/dc.Seconds()/1e6, "dc-MB/s")
@@ -127,49 +123,16 @@ func bulk(b *testing.B, pair pairFunc, cfgB msrp.SessionConfig, size int64) time
 	sa, sb := pair(b, cfgB)
 	defer sa.Close()
 	defer sb.Close()
-	ctx := context.Background()
-	start := time.Now()
-	m, err := sa.SendMessage(io.LimitReader(zeros{}, size), size, "application/octet-stream", msrp.MessageOptions{})
+	d, err := loadtest.Bulk(sa, sb, size)
 	require.NoError(b, err)
-	require.NoError(b, m.Wait(ctx))
-	got, err := sb.Receive(ctx)
-	require.NoError(b, err)
-	require.Equal(b, size, got.Received)
-	return time.Since(start)
+	return d
 }
 
 func small(b *testing.B, pair pairFunc, n int) time.Duration {
 	sa, sb := pair(b, msrp.SessionConfig{})
 	defer sa.Close()
 	defer sb.Close()
-	ctx := context.Background()
-	go func() {
-		for {
-			if _, err := sb.Receive(ctx); err != nil {
-				return
-			}
-		}
-	}()
-	t := sa.Transport()
-	body := make([]byte, 100)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range 64 {
-		wg.Go(func() {
-			for i := w; i < n; i += 64 {
-				c := t.MakeSendRequest("", body, 1, 0)
-				c.Headers.Set(msrp.HeaderContentType, "text/plain")
-				if _, err := sa.DeliverChunk(ctx, c); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start)
+	d, err := loadtest.Pipelined(sa, sb, n, 64)
+	require.NoError(b, err)
+	return d
 }
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -2,14 +2,13 @@ package ws_test
 
 import (
 	"context"
-	"io"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-msrp/msrp"
+	"github.com/go-msrp/msrp/internal/loadtest"
 )
 
 // tcpPair is pair over TCP, on the same kind of server, for baselines.
@@ -77,59 +76,23 @@ func sessions(b *testing.B, be *backend, overWS bool, serverCfg msrp.SessionConf
 }
 
 func oneBulk(b *testing.B, be *backend, overWS bool, size int64) time.Duration {
-	client, server := sessions(b, be, overWS, msrp.SessionConfig{MessageConfig: msrp.MessageConfig{
-		MessageWriter: func(*msrp.MSRPSession, *msrp.IncomingMessage) io.Writer { return io.Discard },
-	}})
+	client, server := sessions(b, be, overWS, loadtest.Discard)
 	defer client.Close()
 	defer server.Close()
-	ctx := context.Background()
-	start := time.Now()
-	m, err := client.SendMessage(io.LimitReader(zeros{}, size), size, "application/octet-stream", msrp.MessageOptions{})
+	d, err := loadtest.Bulk(client, server, size)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := m.Wait(ctx); err != nil {
-		b.Fatal(err)
-	}
-	got, err := server.Receive(ctx)
-	if err != nil || got.Received != size {
-		b.Fatalf("received %v, %v", got, err)
-	}
-	return time.Since(start)
+	return d
 }
 
 func manySmall(b *testing.B, be *backend, overWS bool, n int) time.Duration {
 	client, server := sessions(b, be, overWS, msrp.SessionConfig{})
 	defer client.Close()
 	defer server.Close()
-	ctx := context.Background()
-	t := client.Transport()
-	body := make([]byte, 100)
-	go func() { // the peer takes each message
-		for {
-			if _, err := server.Receive(ctx); err != nil {
-				return
-			}
-		}
-	}()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range 64 {
-		wg.Go(func() {
-			for i := w; i < n; i += 64 {
-				c := t.MakeSendRequest("", body, 1, 0)
-				c.Headers.Set(msrp.HeaderContentType, "text/plain")
-				if _, err := client.DeliverChunk(ctx, c); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+	d, err := loadtest.Pipelined(client, server, n, 64)
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
-	return time.Since(start)
+	return d
 }
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
