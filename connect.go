@@ -101,17 +101,13 @@ func (c *ConnectConfig) open(ctx context.Context, to, local URI, tlsCfg *tls.Con
 		if err != nil {
 			return nil, err
 		}
-		t := NewMessageTransport(mc, local)
-		t.Logger = c.Logger
-		t.UseSessmatch = c.UseSessmatch
-		t.SetLimits(c.Limits)
-		return t, nil
+		return c.newMessageTransport(mc, local), nil
 	}
 	conn, err := c.dial(ctx, to.HostPort())
-	if err != nil || !to.UseTLS {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if !to.UseTLS {
 		return c.newTransport(conn, local), nil
 	}
 	tc := tls.Client(conn, tlsCfg)
@@ -150,11 +146,19 @@ func (c *ConnectConfig) listen(ctx context.Context, addr string) (net.Listener, 
 
 // newTransport wraps a connection with this configuration's settings.
 func (c *ConnectConfig) newTransport(conn net.Conn, local URI) *MSRPTransport {
-	t := NewMSRPTransport(conn, local)
+	return c.configure(NewMSRPTransport(conn, local))
+}
+
+// newMessageTransport is newTransport for a message-framed connection.
+func (c *ConnectConfig) newMessageTransport(mc MessageConn, local URI) *MSRPTransport {
+	return c.configure(NewMessageTransport(mc, local))
+}
+
+// configure gives a new transport this configuration's settings.
+func (c *ConnectConfig) configure(t *MSRPTransport) *MSRPTransport {
 	t.Logger = c.Logger
 	t.UseSessmatch = c.UseSessmatch
-	t.parser.Limits = c.Limits
-	t.applyMessageLimit()
+	t.SetLimits(c.Limits)
 	return t
 }
 

@@ -193,8 +193,8 @@ func (in *incomingMessages) add(s *MSRPSession, c *Chunk) (*inMessage, error) {
 	if reason := im.contradicts(r, int64(len(c.Data)), c.ContFlag); reason != "" {
 		return in.refuse(im, &TransactionError{Code: 400, Comment: reason})
 	}
-	if max := in.cfg.MaxSize; max > 0 && r.Start-1+int64(len(c.Data)) > max {
-		return in.refuse(im, &TransactionError{Code: 413, Comment: "Message larger than max-size"})
+	if err := in.overMaxSize(c); err != nil {
+		return in.refuse(im, err)
 	}
 	if im.size == Unknown {
 		im.size = r.Total // a later chunk may tell the size

@@ -409,20 +409,12 @@ func (s *MSRPServer) ServeMessageConn(ctx context.Context, accept func() (Messag
 	if err != nil {
 		return err
 	}
-	return s.bindConn(ctx, s.newMessageTransport(mc))
+	return s.bindConn(ctx, s.newMessageTransport(mc, URI{}))
 }
 
 // ErrServerBusy is returned by ServeMessageConn when MaxPendingConnections
 // connections are binding already.
 var ErrServerBusy = errors.New("msrp: server busy: too many connections binding")
-
-func (s *MSRPServer) newMessageTransport(mc MessageConn) *MSRPTransport {
-	t := NewMessageTransport(mc, URI{})
-	t.Logger = s.Logger
-	t.UseSessmatch = s.UseSessmatch
-	t.SetLimits(s.Limits)
-	return t
-}
 
 // serve takes one accepted connection to its session, or refuses it.
 func (s *MSRPServer) serve(conn net.Conn, useTLS bool) {
